@@ -1,0 +1,337 @@
+"""Train the clothing classifier from scratch and write the model, its metrics and its training curves.
+
+The network sees exactly what the Lambda handler will feed it: each image goes through
+keras-image-helper's ``xception`` preprocessor (RGB, NEAREST resize to the input size, ``x / 127.5 - 1``).
+Augmentation (random crop, horizontal flip, brightness and contrast) is done here, in the input pipeline,
+on the same code path, so nothing of it is saved into the model.
+
+Usage (from the repository root)::
+
+    python solutions/01_intro/train.py                      # from scratch, about 40 min on 2 CPU cores
+    python solutions/01_intro/train.py --weights imagenet   # the course's transfer-learning route (needs network)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from keras_image_helper import create_preprocessor
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODELS_DIR = REPO_ROOT / "models"
+SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "clothing-dataset-small"
+DATASET_GIT_URL = "https://github.com/alexeygrigorev/clothing-dataset-small"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+MODEL_NAME = "clothing-model"
+
+
+def default_data_dir() -> Path:
+    """Return ``../shared/clothing-dataset-small`` when present, else a cached clone of the upstream dataset.
+
+    The clone goes to ``$XDG_CACHE_HOME/serverless-dl/clothing-dataset-small`` (``~/.cache`` by default)
+    and is made with ``git clone --depth 1`` on first use.
+
+    Raises:
+        subprocess.CalledProcessError: when the clone fails (no network, no git).
+    """
+    if SHARED_DATA_DIR.is_dir():
+        return SHARED_DATA_DIR
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "serverless-dl"
+    target = cache / "clothing-dataset-small"
+    if not (target / "train").is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        print(f"Cloning {DATASET_GIT_URL} into {target} ...", flush=True)
+        subprocess.run(["git", "clone", "--depth", "1", DATASET_GIT_URL, str(target)], check=True)
+    return target
+
+
+def list_images(split_dir: Path, limit_per_class: int | None = None) -> tuple[list[Path], np.ndarray, list[str]]:
+    """List a split laid out as ``<split_dir>/<class>/<image>``.
+
+    Returns:
+        paths: image files, sorted by class then name.
+        labels: int64 array of shape (len(paths),), index into ``classes``.
+        classes: class names, the sorted sub-folder names.
+
+    Raises:
+        FileNotFoundError: when ``split_dir`` has no class folders or a class folder has no image.
+    """
+    classes = sorted(d.name for d in split_dir.iterdir() if d.is_dir()) if split_dir.is_dir() else []
+    if not classes:
+        raise FileNotFoundError(f"no class folders in {split_dir}")
+    paths, labels = [], []
+    for index, name in enumerate(classes):
+        files = sorted(p for p in (split_dir / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise FileNotFoundError(f"no images in {split_dir / name}")
+        files = files[:limit_per_class] if limit_per_class else files
+        paths += files
+        labels += [index] * len(files)
+    return paths, np.array(labels, dtype=np.int64), classes
+
+
+def load_images(paths: list[Path]) -> list[Image.Image]:
+    """Decode every image once and keep it in memory at full resolution (about 0.6 MB per 400x533 photo)."""
+    images = []
+    for path in paths:
+        with Image.open(path) as img:
+            img.load()
+            images.append(img.copy())
+    return images
+
+
+def augment(img: Image.Image, preprocessor, rng: np.random.Generator) -> np.ndarray:
+    """Randomly crop, flip and re-light one image, then preprocess it as the handler does.
+
+    The crop keeps 70-100 % of each side at a random position; the flip is horizontal with probability 0.5;
+    contrast is scaled by U(0.8, 1.2) and brightness shifted by U(-0.1, 0.1) in the [-1, 1] input range.
+
+    Returns:
+        float32 array of shape (height, width, 3), values in [-1, 1].
+    """
+    width, height = img.size
+    scale_w, scale_h = rng.uniform(0.7, 1.0, size=2)
+    crop_w, crop_h = max(1, int(width * scale_w)), max(1, int(height * scale_h))
+    left = int(rng.integers(0, width - crop_w + 1))
+    top = int(rng.integers(0, height - crop_h + 1))
+    img = img.crop((left, top, left + crop_w, top + crop_h))
+    if rng.random() < 0.5:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    x = preprocessor.convert_to_tensor(img)[0]
+    x = x * rng.uniform(0.8, 1.2) + rng.uniform(-0.1, 0.1)
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def preprocess_for_serving(paths: list[Path], preprocessor) -> np.ndarray:
+    """Preprocess images exactly as the Lambda handler does (no augmentation).
+
+    Returns:
+        float32 array of shape (len(paths), height, width, 3), values in [-1, 1].
+    """
+    return np.concatenate([preprocessor.from_path(str(p)) for p in paths]).astype(np.float32)
+
+
+def make_compact_model(input_size: int, n_classes: int, width: int = 32, dropout: float = 0.3):
+    """A compact Xception-style network (depthwise-separable convolutions, residual blocks), built from scratch.
+
+    Input: float32 (batch, input_size, input_size, 3) in [-1, 1]. Output: float32 (batch, n_classes) logits.
+    The block structure follows Chollet, "Xception" (CVPR 2017) and the Keras example
+    "Image classification from scratch", scaled down to about 1.1 M parameters (about 1 min per epoch on 2 CPU cores at 128 px).
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
+    x = layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    for filters in (width * 2, width * 4, width * 8, width * 16):
+        residual = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False)(x)
+        residual = layers.BatchNormalization()(residual)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        x = layers.ReLU()(layers.add([x, residual]))
+    x = layers.SeparableConv2D(width * 24, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(n_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="clothing_compact")
+
+
+def make_transfer_model(input_size: int, n_classes: int, weights: str = "imagenet", dropout: float = 0.3):
+    """The course's route: a frozen Xception base (ImageNet weights, downloaded by Keras) and a new dense head.
+
+    Input: float32 (batch, input_size, input_size, 3) in [-1, 1] (Xception's own preprocessing).
+    Output: float32 (batch, n_classes) logits. Needs network access to fetch the weights when ``weights="imagenet"``.
+    """
+    import keras
+    from keras import layers
+
+    base = keras.applications.Xception(weights=weights, include_top=False, input_shape=(input_size, input_size, 3))
+    base.trainable = False
+    inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
+    x = base(inputs, training=False)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(n_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="clothing_xception")
+
+
+def evaluate(logits: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict:
+    """Accuracy, per-class precision and recall, and the confusion matrix (rows: true class, columns: predicted).
+
+    Args:
+        logits: float array of shape (n_images, n_classes).
+        labels: int array of shape (n_images,).
+    """
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    predicted = logits.argmax(axis=1)
+    indices = list(range(len(classes)))
+    precision, recall, _, support = precision_recall_fscore_support(
+        labels, predicted, labels=indices, zero_division=0
+    )
+    return {
+        "accuracy": float((predicted == labels).mean()),
+        "n_images": int(len(labels)),
+        "per_class": {
+            name: {"precision": float(p), "recall": float(r), "support": int(s)}
+            for name, p, r, s in zip(classes, precision, recall, support)
+        },
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=indices).tolist(),
+    }
+
+
+def plot_history(history: dict, best_epoch: int, path: Path) -> None:
+    """Plot training and validation loss and accuracy per epoch, marking the epoch that was kept."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = range(1, len(history["loss"]) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        ax.plot(epochs, history[key], label=f"train {key}")
+        ax.plot(epochs, history[f"val_{key}"], label=f"validation {key}")
+        ax.axvline(best_epoch, color="grey", linestyle="--", label=f"kept: epoch {best_epoch}")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="dataset with train/ and validation/ (default: ../shared/clothing-dataset-small, "
+                             "else a cached clone of the upstream repository)")
+    parser.add_argument("--output-dir", type=Path, default=MODELS_DIR, help="where the model and metrics go")
+    parser.add_argument("--weights", choices=["none", "imagenet"], default="none",
+                        help="'none': compact network from scratch; 'imagenet': frozen Xception base (needs network)")
+    parser.add_argument("--size", type=int, default=None, help="input size in pixels (default 128; 299 for imagenet)")
+    parser.add_argument("--epochs", type=int, default=45)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--limit-per-class", type=int, default=None, help="use at most N images per class (smoke runs)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    size = args.size or (299 if args.weights == "imagenet" else 128)
+    data_dir = args.data_dir or default_data_dir()
+    preprocessor = create_preprocessor("xception", target_size=(size, size))
+
+    train_paths, train_labels, classes = list_images(data_dir / "train", args.limit_per_class)
+    val_paths, val_labels, val_classes = list_images(data_dir / "validation", args.limit_per_class)
+    if val_classes != classes:
+        raise ValueError(f"train classes {classes} differ from validation classes {val_classes}")
+    print(f"Data: {data_dir} ({len(train_paths)} train, {len(val_paths)} validation images, {len(classes)} classes)",
+          flush=True)
+    train_images = load_images(train_paths)
+    x_val = preprocess_for_serving(val_paths, preprocessor)
+    y_train = keras.utils.to_categorical(train_labels, len(classes))
+    y_val = keras.utils.to_categorical(val_labels, len(classes))
+
+    class AugmentedBatches(keras.utils.PyDataset):
+        """Fresh random augmentation of the training split every epoch, seeded by (seed, epoch)."""
+
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.epoch = 0
+            self.order = np.arange(len(train_images))
+            self.on_epoch_end()
+
+        def __len__(self):
+            return int(np.ceil(len(train_images) / args.batch_size))
+
+        def __getitem__(self, index):
+            rows = self.order[index * args.batch_size:(index + 1) * args.batch_size]
+            rng = np.random.default_rng([args.seed, self.epoch, index])
+            x = np.stack([augment(train_images[i], preprocessor, rng) for i in rows])
+            return x, y_train[rows]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self.order = np.random.default_rng([args.seed, self.epoch]).permutation(len(train_images))
+
+    batches = AugmentedBatches()
+    if args.weights == "imagenet":
+        model = make_transfer_model(size, len(classes))
+    else:
+        model = make_compact_model(size, len(classes))
+    steps = args.epochs * len(batches)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=args.learning_rate / 10, decay_steps=max(1, steps - len(batches)),
+        warmup_target=args.learning_rate, warmup_steps=len(batches),
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=0.05),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+        metrics=["accuracy"],
+    )
+    print(f"Model: {model.name}, {model.count_params():,} parameters, input {size}x{size}", flush=True)
+
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = args.output_dir / f"{MODEL_NAME}.best.weights.h5"
+    started = time.time()
+    history = model.fit(
+        batches, validation_data=(x_val, y_val), epochs=args.epochs, verbose=2,
+        callbacks=[keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_accuracy", mode="max",
+                                                   save_best_only=True, save_weights_only=True)],
+    ).history
+    train_seconds = time.time() - started
+    model.load_weights(checkpoint)
+    checkpoint.unlink()
+    best_epoch = int(np.argmax(history["val_accuracy"])) + 1
+
+    serving_model = keras.Model(model.inputs, model.outputs, name=model.name)  # uncompiled: no optimizer state
+    model_path = args.output_dir / f"{MODEL_NAME}.keras"
+    serving_model.save(model_path)
+    (args.output_dir / "labels.txt").write_text("\n".join(classes) + "\n")
+
+    logits = model.predict(x_val, verbose=0)
+    metrics = {
+        "model": model_path.name,
+        "architecture": model.name,
+        "parameters": int(model.count_params()),
+        "input_size": size,
+        "preprocessing": "keras-image-helper xception: RGB, NEAREST resize, x / 127.5 - 1",
+        "classes": classes,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "best_epoch": best_epoch,
+        "train_images": len(train_paths),
+        "train_seconds": round(train_seconds, 1),
+        "validation": evaluate(logits, val_labels, classes),
+        "history": {k: [round(float(v), 5) for v in vs] for k, vs in history.items() if k != "learning_rate"},
+    }
+    (args.output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    plot_history(history, best_epoch, args.output_dir / "training-curves.png")
+    print(f"Validation accuracy {metrics['validation']['accuracy']:.3f} at epoch {best_epoch}; "
+          f"wrote {model_path} ({model_path.stat().st_size / 1e6:.1f} MB) in {train_seconds / 60:.1f} min", flush=True)
+    return metrics
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
