@@ -1,0 +1,48 @@
+# Two commands on a fresh clone: `make demo` (serving requirements only) and `make test` (the full environment).
+# Each creates .venv and installs the pinned requirements it needs when they are missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
+SERVE  := $(VENV)/.serve-installed
+DEV    := $(VENV)/.dev-installed
+URL    ?=
+
+.PHONY: help demo predict test train convert clean
+help:
+	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
+	@echo "make predict URL=... classify any image URL with the Lambda handler"
+	@echo "make test            run the test suite (installs TensorFlow and Jupyter on first run)"
+	@echo "make train           train the model from scratch (about 1 hour on 2 CPU cores)"
+	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity"
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (keras-image-helper requires it); run make PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+
+$(SERVE): requirements/serve.txt | $(PY)
+	$(PIP) -r requirements/serve.txt
+	@touch $@
+
+$(DEV): requirements/dev.txt requirements/serve.txt | $(PY)
+	$(PIP) -r requirements/dev.txt
+	@touch $@ $(SERVE)
+
+demo: $(SERVE)
+	$(PY) solutions/03_lambda_code/demo.py
+
+predict: $(SERVE)
+	@test -n "$(URL)" || { echo 'usage: make predict URL=https://example.com/photo.jpg'; exit 2; }
+	$(PY) solutions/03_lambda_code/demo.py "$(URL)"
+
+test: $(DEV)
+	$(PY) -m pytest
+
+train: $(DEV)
+	$(PY) solutions/01_intro/train.py
+
+convert: $(DEV)
+	$(PY) solutions/02_tflite/convert.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,99 @@
+"""Invoke the Lambda handler locally, as Lambda would, and print what it answers.
+
+    python solutions/03_lambda_code/demo.py               # serve samples/ on 127.0.0.1 and classify each image
+    python solutions/03_lambda_code/demo.py URL [URL...]  # classify any image URLs
+
+Each URL goes to ``lambda_handler`` in an API Gateway HTTP API event (payload format 2.0), the way it arrives
+once the function is behind API Gateway; ``--direct`` sends a direct-invocation event ``{"url": ...}`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import lambda_function
+
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
+
+
+@contextmanager
+def serve_directory(directory: Path, port: int = 0):
+    """Serve ``directory`` over HTTP on 127.0.0.1 in a background thread. Yields the base URL (no trailing slash)."""
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def http_api_event(url: str) -> dict:
+    """A minimal API Gateway HTTP API (payload format 2.0) event that POSTs ``{"url": url}`` to /predict."""
+    return {
+        "version": "2.0",
+        "routeKey": "POST /predict",
+        "rawPath": "/predict",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": "POST", "path": "/predict"}, "stage": "$default"},
+        "body": json.dumps({"url": url}),
+        "isBase64Encoded": False,
+    }
+
+
+def invoke(url: str, direct: bool = False) -> tuple[int, dict]:
+    """Call ``lambda_handler`` with ``url``. Returns (HTTP status, answer dict)."""
+    if direct:
+        answer = lambda_function.lambda_handler({"url": url}, None)
+        return (answer["error"]["status"] if "error" in answer else 200), answer
+    response = lambda_function.lambda_handler(http_api_event(url), None)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("urls", nargs="*", help="image URLs (default: the bundled samples, served locally)")
+    parser.add_argument("--direct", action="store_true", help="send direct-invocation events instead of payload 2.0")
+    args = parser.parse_args(argv)
+
+    if args.urls:
+        failures = 0
+        for url in args.urls:
+            status, answer = invoke(url, args.direct)
+            failures += status != 200
+            print(json.dumps({"url": url, "status": status, **answer}, indent=2))
+        return 1 if failures else 0
+
+    samples = sorted(p for p in SAMPLES_DIR.rglob("*.jpg"))
+    correct = 0
+    with serve_directory(SAMPLES_DIR) as base:
+        print(f"Serving {len(samples)} sample images at {base}; model {lambda_function.MODEL_PATH.name}\n")
+        print(f"{'image':<52} {'true class':<11} {'predicted':<11} {'probability':>11}")
+        for path in samples:
+            true_class = path.parent.name
+            status, answer = invoke(f"{base}/{path.parent.name}/{path.name}", args.direct)
+            predicted = answer.get("top_class", f"HTTP {status}")
+            correct += predicted == true_class
+            mark = "" if predicted == true_class else "  <- wrong"
+            print(f"{path.parent.name + '/' + path.name:<52} {true_class:<11} {predicted:<11} "
+                  f"{answer.get('probability', 0.0):>11.3f}{mark}")
+    print(f"\n{correct} of {len(samples)} correct ({correct / len(samples):.0%})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
