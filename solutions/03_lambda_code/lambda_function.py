@@ -69,11 +69,11 @@ class RequestError(Exception):
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to http and https URLs (urllib also follows ftp:// by default)."""
+    """Follow redirects only to http and https URLs (urllib refuses file:// itself, but follows ftp://)."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if urllib.parse.urlsplit(newurl).scheme not in ALLOWED_SCHEMES:
-            raise RequestError(400, "invalid_url", f"redirected to a URL that is not http or https: {newurl}")
+            raise RequestError(422, "upstream_http_error", f"the image host redirected to a non-http URL: {newurl}")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 

@@ -1,0 +1,112 @@
+"""Shared fixtures: import paths for the chapter code, and a local image host on 127.0.0.1.
+
+The image host serves the bundled samples plus the awkward answers a real image host can give
+(HTTP errors, slow answers, huge or non-image bodies, redirects to other schemes).
+"""
+
+import http.server
+import io
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = REPO_ROOT / "solutions"
+SAMPLES_DIR = REPO_ROOT / "samples"
+MODELS_DIR = REPO_ROOT / "models"
+SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "clothing-dataset-small"
+
+for chapter in ("01_intro", "02_tflite", "03_lambda_code"):
+    sys.path.insert(0, str(SOLUTIONS / chapter))
+
+SLOW_SECONDS = 3.0
+
+
+def _png(size, mode="1") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class ImageHost(http.server.BaseHTTPRequestHandler):
+    """GET /samples/<class>/<file>, plus special paths (see ``do_GET``)."""
+
+    bomb_png = _png((7_000, 7_000))  # 49 M pixels: over the handler's 40 M limit, under 2x (Pillow's warning zone)
+    huge_bomb_png = _png((20_000, 20_000))  # 400 M pixels: Pillow raises DecompressionBombError itself
+    jpeg = (SAMPLES_DIR / "pants" / "0257eb81-f3d3-4704-8299-8b6ab20f1ed4.jpg").read_bytes()
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body: bytes, content_type="image/jpeg", headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        if path.startswith("/samples/"):
+            file = (SAMPLES_DIR / path.removeprefix("/samples/")).resolve()
+            if file.is_file() and SAMPLES_DIR in file.parents:
+                return self._send(200, file.read_bytes())
+            return self._send(404, b"not found", "text/plain")
+        if path == "/missing.jpg":
+            return self._send(404, b"not found", "text/plain")
+        if path == "/server-error.jpg":
+            return self._send(503, b"unavailable", "text/plain")
+        if path == "/slow.jpg":
+            time.sleep(SLOW_SECONDS)
+            return self._send(200, self.jpeg)
+        if path == "/page.html":
+            return self._send(200, b"<html><body>not an image</body></html>", "text/html")
+        if path == "/image-labelled-html.jpg":  # a real JPEG with a wrong content type: still an image
+            return self._send(200, self.jpeg, "text/html")
+        if path == "/truncated.jpg":
+            return self._send(200, self.jpeg[: len(self.jpeg) // 3])
+        if path == "/bomb.png":
+            return self._send(200, self.bomb_png, "image/png")
+        if path == "/huge-bomb.png":
+            return self._send(200, self.huge_bomb_png, "image/png")
+        if path == "/redirect-to-file":
+            return self._send(302, b"", "text/plain", {"Location": "file:///etc/passwd"})
+        if path == "/redirect-to-ftp":
+            return self._send(302, b"", "text/plain", {"Location": "ftp://127.0.0.1/a.jpg"})
+        if path == "/redirect-to-sample":
+            return self._send(302, b"", "text/plain",
+                              {"Location": "/samples/pants/0257eb81-f3d3-4704-8299-8b6ab20f1ed4.jpg"})
+        if path == "/endless":  # no Content-Length: the handler must stop reading at its cap
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()
+            try:
+                for _ in range(64):
+                    self.wfile.write(b"\xff" * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
+        return self._send(404, b"not found", "text/plain")
+
+
+@pytest.fixture(scope="session")
+def image_host():
+    """Base URL (``http://127.0.0.1:PORT``) of the local image host, for the whole test session."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ImageHost)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def sample_images():
+    """(path, true class) for every bundled sample, sorted."""
+    return [(p, p.parent.name) for p in sorted(SAMPLES_DIR.rglob("*.jpg"))]
