@@ -8,11 +8,12 @@ SERVE  := $(VENV)/.serve-installed
 DEV    := $(VENV)/.dev-installed
 URL    ?=
 
-.PHONY: help demo predict test train convert clean
+.PHONY: help demo predict test lint train convert clean
 help:
 	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
 	@echo "make test            run the test suite (installs TensorFlow and Jupyter on first run)"
+	@echo "make lint            check the code with ruff"
 	@echo "make train           train the model from scratch (about 1 hour on 2 CPU cores)"
 	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity"
 
@@ -37,6 +38,9 @@ predict: $(SERVE)
 
 test: $(DEV)
 	$(PY) -m pytest
+
+lint: $(DEV)
+	$(PY) -m ruff check solutions tests
 
 train: $(DEV)
 	$(PY) solutions/01_intro/train.py

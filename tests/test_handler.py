@@ -5,9 +5,8 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 import lambda_function
+import pytest
 from conftest import REPO_ROOT, SOLUTIONS
 
 PANTS = "/samples/pants/0257eb81-f3d3-4704-8299-8b6ab20f1ed4.jpg"

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import MODELS_DIR, SAMPLES_DIR
 
 pytest.importorskip("tensorflow", reason="Keras/TF-Lite parity needs TensorFlow (requirements/dev.txt)")

@@ -5,7 +5,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import SAMPLES_DIR, SHARED_DATA_DIR
 
 pytest.importorskip("tensorflow", reason="training needs TensorFlow (requirements/dev.txt)")

@@ -124,7 +124,8 @@ def make_compact_model(input_size: int, n_classes: int, width: int = 32, dropout
 
     Input: float32 (batch, input_size, input_size, 3) in [-1, 1]. Output: float32 (batch, n_classes) logits.
     The block structure follows Chollet, "Xception" (CVPR 2017) and the Keras example
-    "Image classification from scratch", scaled down to about 1.1 M parameters (about 1 min per epoch on 2 CPU cores at 128 px).
+    "Image classification from scratch", scaled down to about 1.1 M parameters
+    (about 1 min per epoch on 2 CPU cores at 128 px).
     """
     import keras
     from keras import layers

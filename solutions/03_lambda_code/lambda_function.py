@@ -112,7 +112,8 @@ def download_image(url: str) -> Image.Image:
         with _opener.open(request, timeout=FETCH_TIMEOUT_S) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
-                raise RequestError(422, "image_too_large", f"the image is {declared} bytes; the limit is {MAX_IMAGE_BYTES}")
+                message = f"the image is {declared} bytes; the limit is {MAX_IMAGE_BYTES}"
+                raise RequestError(422, "image_too_large", message)
             data = response.read(MAX_IMAGE_BYTES + 1)
     except RequestError:
         raise
@@ -121,7 +122,8 @@ def download_image(url: str) -> Image.Image:
     except (TimeoutError, urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-            raise RequestError(422, "fetch_timeout", f"the image host did not answer within {FETCH_TIMEOUT_S} s") from None
+            message = f"the image host did not answer within {FETCH_TIMEOUT_S} s"
+            raise RequestError(422, "fetch_timeout", message) from None
         raise RequestError(422, "fetch_failed", f"could not fetch the image: {reason}") from None
     if len(data) > MAX_IMAGE_BYTES:
         raise RequestError(422, "image_too_large", f"the image is over the limit of {MAX_IMAGE_BYTES} bytes")
