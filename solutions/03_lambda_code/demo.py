@@ -21,6 +21,7 @@ from pathlib import Path
 import lambda_function
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
+EVENTS_DIR = Path(__file__).resolve().parent / "events"
 
 
 @contextmanager
@@ -43,16 +44,10 @@ def serve_directory(directory: Path, port: int = 0):
 
 
 def http_api_event(url: str) -> dict:
-    """A minimal API Gateway HTTP API (payload format 2.0) event that POSTs ``{"url": url}`` to /predict."""
-    return {
-        "version": "2.0",
-        "routeKey": "POST /predict",
-        "rawPath": "/predict",
-        "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": "POST", "path": "/predict"}, "stage": "$default"},
-        "body": json.dumps({"url": url}),
-        "isBase64Encoded": False,
-    }
+    """The HTTP API (payload format 2.0) event of ``events/apigw-http-v2.json``, POSTing ``{"url": url}``."""
+    event = json.loads((EVENTS_DIR / "apigw-http-v2.json").read_text())
+    event.update(body=json.dumps({"url": url}), isBase64Encoded=False)
+    return event
 
 
 def invoke(url: str, direct: bool = False) -> tuple[int, dict]:
