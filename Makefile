@@ -14,7 +14,7 @@ help:
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
 	@echo "make test            run the test suite (installs TensorFlow and Jupyter on first run)"
 	@echo "make lint            check the code with ruff"
-	@echo "make train           train the model from scratch (about 1 hour on 2 CPU cores)"
+	@echo "make train           train the model from scratch (about 40 minutes on 2 CPU cores)"
 	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity"
 
 $(PY):

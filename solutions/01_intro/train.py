@@ -7,7 +7,7 @@ on the same code path, so nothing of it is saved into the model.
 
 Usage (from the repository root)::
 
-    python solutions/01_intro/train.py                      # from scratch, about 40 min on 2 CPU cores
+    python solutions/01_intro/train.py                      # from scratch, about 40 min on 2 CPU cores (30 epochs)
     python solutions/01_intro/train.py --weights imagenet   # the course's transfer-learning route (needs network)
 """
 
@@ -226,7 +226,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--weights", choices=["none", "imagenet"], default="none",
                         help="'none': compact network from scratch; 'imagenet': frozen Xception base (needs network)")
     parser.add_argument("--size", type=int, default=None, help="input size in pixels (default 128; 299 for imagenet)")
-    parser.add_argument("--epochs", type=int, default=45)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=42)
