@@ -13,16 +13,12 @@ PANTS = "/samples/pants/0257eb81-f3d3-4704-8299-8b6ab20f1ed4.jpg"
 EVENTS_DIR = SOLUTIONS / "03_lambda_code" / "events"
 
 
-def http_api_event(body, base64_encoded=False):
-    """API Gateway HTTP API event, payload format 2.0, with ``body`` (a string) as sent."""
-    event = json.loads((EVENTS_DIR / "apigw-http-v2.json").read_text())
-    event.update(body=body, isBase64Encoded=base64_encoded)
-    return event
+EVENT_FILES = {"http-v2": "apigw-http-v2.json", "rest-v1": "apigw-rest-v1.json"}
 
 
-def rest_api_event(body, base64_encoded=False):
-    """API Gateway REST API event, payload format 1.0."""
-    event = json.loads((EVENTS_DIR / "apigw-rest-v1.json").read_text())
+def proxy_event(shape, body, base64_encoded=False):
+    """The API Gateway event kept in events/ for ``shape`` (payload 2.0 or 1.0), with ``body`` (a string) as sent."""
+    event = json.loads((EVENTS_DIR / EVENT_FILES[shape]).read_text())
     event.update(body=body, isBase64Encoded=base64_encoded)
     return event
 
@@ -33,8 +29,7 @@ def call(shape, payload):
         answer = lambda_function.lambda_handler(payload, None)
         json.dumps(answer)  # what Lambda does with the return value: must not raise (Runtime.MarshalError)
         return (answer["error"]["status"] if "error" in answer else 200), answer
-    make_event = http_api_event if shape == "http-v2" else rest_api_event
-    response = lambda_function.lambda_handler(make_event(json.dumps(payload)), None)
+    response = lambda_function.lambda_handler(proxy_event(shape, json.dumps(payload)), None)
     assert set(response) == {"statusCode", "headers", "body"}
     assert response["headers"]["Content-Type"] == "application/json"
     assert isinstance(response["body"], str)
@@ -79,7 +74,7 @@ def test_good_request_in_every_event_shape(image_host, shape):
 
 def test_base64_encoded_body(image_host):
     body = base64.b64encode(json.dumps({"url": image_host + PANTS}).encode()).decode()
-    response = lambda_function.lambda_handler(http_api_event(body, base64_encoded=True), None)
+    response = lambda_function.lambda_handler(proxy_event("http-v2", body, base64_encoded=True), None)
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["top_class"] == "pants"
 
@@ -148,7 +143,7 @@ def test_declared_content_length_over_the_cap_is_refused_before_reading(image_ho
     assert "limit is 1000" in answer["error"]["message"]
 
 
-@pytest.mark.parametrize("make_event", [http_api_event, rest_api_event])
+@pytest.mark.parametrize("shape", list(EVENT_FILES))
 @pytest.mark.parametrize("body, base64_encoded", [
     ("{not json", False),
     ("", False),
@@ -157,8 +152,8 @@ def test_declared_content_length_over_the_cap_is_refused_before_reading(image_ho
     ("not base64!", True),
     (base64.b64encode(b"\xff\xfe").decode(), True),
 ])
-def test_malformed_body_is_a_400(image_host, make_event, body, base64_encoded):
-    response = lambda_function.lambda_handler(make_event(body, base64_encoded), None)
+def test_malformed_body_is_a_400(image_host, shape, body, base64_encoded):
+    response = lambda_function.lambda_handler(proxy_event(shape, body, base64_encoded), None)
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["error"]["code"] == "invalid_json"
 

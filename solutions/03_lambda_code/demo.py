@@ -79,12 +79,12 @@ def main(argv=None) -> int:
         print(f"Serving {len(samples)} sample images at {base}; model {lambda_function.MODEL_PATH.name}\n")
         print(f"{'image':<52} {'true class':<11} {'predicted':<11} {'probability':>11}")
         for path in samples:
-            true_class = path.parent.name
-            status, answer = invoke(f"{base}/{path.parent.name}/{path.name}", args.direct)
+            true_class, name = path.parent.name, path.relative_to(SAMPLES_DIR).as_posix()
+            status, answer = invoke(f"{base}/{name}", args.direct)
             predicted = answer.get("top_class", f"HTTP {status}")
             correct += predicted == true_class
             mark = "" if predicted == true_class else "  <- wrong"
-            print(f"{path.parent.name + '/' + path.name:<52} {true_class:<11} {predicted:<11} "
+            print(f"{name:<52} {true_class:<11} {predicted:<11} "
                   f"{answer.get('probability', 0.0):>11.3f}{mark}")
     print(f"\n{correct} of {len(samples)} correct ({correct / len(samples):.0%})")
     return 0

@@ -47,9 +47,10 @@ ALLOWED_SCHEMES = ("http", "https")
 
 interpreter = Interpreter(model_path=str(MODEL_PATH))
 interpreter.allocate_tensors()
-INPUT_INDEX = interpreter.get_input_details()[0]["index"]
+_input = interpreter.get_input_details()[0]
+INPUT_INDEX = _input["index"]
 OUTPUT_INDEX = interpreter.get_output_details()[0]["index"]
-_, INPUT_HEIGHT, INPUT_WIDTH, _ = interpreter.get_input_details()[0]["shape"]
+_, INPUT_HEIGHT, INPUT_WIDTH, _ = _input["shape"]
 CLASSES = LABELS_PATH.read_text().split()
 preprocessor = create_preprocessor("xception", target_size=(int(INPUT_WIDTH), int(INPUT_HEIGHT)))
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
