@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from keras_image_helper import create_preprocessor
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "models" / "clothing-model.keras").is_file())
 KERAS_MODEL = REPO_ROOT / "models" / "clothing-model.keras"
 TFLITE_MODEL = REPO_ROOT / "models" / "clothing-model.tflite"
 SAMPLES_DIR = REPO_ROOT / "samples"
@@ -35,10 +35,14 @@ def convert(keras_path: Path, tflite_path: Path) -> int:
     import keras
     import tensorflow as tf
 
+    # BEGIN SOLUTION
+    # HINT: load the model with keras.models.load_model, convert it with tf.lite.TFLiteConverter.from_keras_model,
+    # HINT: write the flatbuffer bytes to tflite_path and return the file's size.
     model = keras.models.load_model(keras_path, compile=False)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     tflite_path.write_bytes(converter.convert())
     return tflite_path.stat().st_size
+    # END SOLUTION
 
 
 def find_images(*folders: Path) -> list[Path]:
@@ -57,6 +61,9 @@ def tflite_logits(tflite_path: Path, x: np.ndarray) -> np.ndarray:
     """Run the TF-Lite model with LiteRT one image at a time. x: float32 (n, h, w, 3). Returns float32 (n, classes)."""
     from ai_edge_litert.interpreter import Interpreter
 
+    # BEGIN SOLUTION
+    # HINT: Interpreter(model_path=...), allocate_tensors(), then for each image: set_tensor on the input index with a
+    # HINT: batch of one, invoke(), get_tensor on the output index (copy it); stack the rows.
     interpreter = Interpreter(model_path=str(tflite_path))
     interpreter.allocate_tensors()
     input_index = interpreter.get_input_details()[0]["index"]
@@ -67,6 +74,7 @@ def tflite_logits(tflite_path: Path, x: np.ndarray) -> np.ndarray:
         interpreter.invoke()
         out.append(interpreter.get_tensor(output_index)[0].copy())
     return np.stack(out)
+    # END SOLUTION
 
 
 def parity(keras_path: Path, tflite_path: Path, paths: list[Path]) -> dict:

@@ -10,37 +10,15 @@ once the function is behind API Gateway; ``--direct`` sends a direct-invocation 
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import json
 import sys
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import lambda_function
+from image_server import serve_directory
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
-
-
-@contextmanager
-def serve_directory(directory: Path, port: int = 0):
-    """Serve ``directory`` over HTTP on 127.0.0.1 in a background thread. Yields the base URL (no trailing slash)."""
-
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def http_api_event(url: str) -> dict:

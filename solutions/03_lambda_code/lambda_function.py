@@ -1,6 +1,6 @@
 """AWS Lambda handler: classify a photo of clothing, given by URL, with the TF-Lite model.
 
-Event shapes accepted (see ``events/`` beside this file):
+Event shapes accepted (examples in ``solutions/03_lambda_code/events/``):
 - direct invocation: ``{"url": "https://..."}``; the answer is the prediction (or ``{"error": ...}``) as a dict;
 - API Gateway proxy events, HTTP API payload format 2.0 and REST API payload format 1.0: the URL comes in the JSON
   body (possibly base64-encoded); the answer is ``{"statusCode", "headers", "body"}`` with a JSON body.
@@ -34,9 +34,8 @@ logger = logging.getLogger(__name__)
 
 _HERE = Path(__file__).resolve().parent
 # In the container image the model sits beside this file, in the task root; in the repository it is in models/.
-_DEFAULT_MODEL = _HERE / "clothing-model.tflite"
-if not _DEFAULT_MODEL.exists():
-    _DEFAULT_MODEL = _HERE.parents[1] / "models" / "clothing-model.tflite"
+_DEFAULT_MODEL = next((folder / "clothing-model.tflite" for folder in (_HERE, *(p / "models" for p in _HERE.parents))
+                       if (folder / "clothing-model.tflite").is_file()), _HERE / "clothing-model.tflite")
 MODEL_PATH = Path(os.environ.get("MODEL_PATH", _DEFAULT_MODEL))
 LABELS_PATH = MODEL_PATH.with_name("labels.txt")
 
@@ -142,9 +141,12 @@ def download_image(url: str) -> Image.Image:
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Probabilities from logits: exp(z - max z) / sum(exp(z - max z)), in float64. Shape (n_classes,)."""
+    # BEGIN SOLUTION
+    # HINT: exponentiate the logits (minus their maximum, so exp cannot overflow) and divide by the sum.
     z = logits.astype(np.float64) - logits.max()
     e = np.exp(z)
     return e / e.sum()
+    # END SOLUTION
 
 
 def predict(url: str) -> dict:
@@ -157,6 +159,9 @@ def predict(url: str) -> dict:
     Raises:
         RequestError: see ``validate_url`` and ``download_image``.
     """
+    # BEGIN SOLUTION
+    # HINT: download_image(url), preprocessor.convert_to_tensor, set_tensor/invoke/get_tensor on the interpreter,
+    # HINT: softmax, then a dict of plain Python floats (numpy floats are not JSON-serialisable).
     x = preprocessor.convert_to_tensor(download_image(url))
     interpreter.set_tensor(INPUT_INDEX, x.astype(np.float32))
     interpreter.invoke()
@@ -167,6 +172,7 @@ def predict(url: str) -> dict:
         "probability": float(probabilities[best]),
         "probabilities": {name: float(p) for name, p in zip(CLASSES, probabilities)},
     }
+    # END SOLUTION
 
 
 def is_proxy_event(event) -> bool:
@@ -180,6 +186,9 @@ def parse_proxy_body(event: dict) -> dict:
     Raises:
         RequestError: 400 ``invalid_json`` when the body is absent, not valid base64 or JSON, or not an object.
     """
+    # BEGIN SOLUTION
+    # HINT: read event["body"], base64-decode it when event["isBase64Encoded"] is true, json.loads it;
+    # HINT: raise RequestError(400, "invalid_json", ...) when it is missing, undecodable or not a JSON object.
     body = event.get("body")
     if not body:
         raise RequestError(400, "invalid_json", 'the request body must be JSON like {"url": "https://..."}')
@@ -192,6 +201,7 @@ def parse_proxy_body(event: dict) -> dict:
     if not isinstance(payload, dict):
         raise RequestError(400, "invalid_json", 'the request body must be a JSON object like {"url": "https://..."}')
     return payload
+    # END SOLUTION
 
 
 def lambda_handler(event, context):
@@ -219,4 +229,7 @@ def lambda_handler(event, context):
         status, result = 500, {"error": {"status": 500, "code": "internal_error", "message": "internal error"}}
     if not proxy:
         return result
+    # BEGIN SOLUTION
+    # HINT: API Gateway needs {"statusCode": int, "headers": {...}, "body": str}, the body being the JSON of result.
     return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(result)}
+    # END SOLUTION

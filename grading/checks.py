@@ -1,0 +1,268 @@
+"""Checks for every exercise of chapters 01-03: one copy, used by the notebooks' check cells and by the graded tests.
+
+Each check takes the student's function (or module) and raises ``NotAttempted`` (the stub is still there),
+``Incorrect`` (a wrong answer; the message says what was expected) or prints ``<name>: correct``.
+Expected figures are worked out by hand in the comments, from the sources named there; they are not computed
+by a second copy of the solution.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import importlib.util
+import json
+import math
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from grading.outcomes import exercise
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = REPO_ROOT / "models"
+SAMPLES_DIR = REPO_ROOT / "samples"
+EVENTS_DIR = REPO_ROOT / "solutions" / "03_lambda_code" / "events"
+KERAS_MODEL = MODELS_DIR / "clothing-model.keras"
+TFLITE_MODEL = MODELS_DIR / "clothing-model.tflite"
+CLASSES = (MODELS_DIR / "labels.txt").read_text().split()
+# Three bundled photos the model classifies correctly (make demo), from different classes.
+KNOWN_SAMPLES = {
+    "pants": SAMPLES_DIR / "pants" / "081b5ec1-13a6-43c8-991f-9ad2020f646a.jpg",
+    "shoes": SAMPLES_DIR / "shoes" / "24535295-abe3-4613-91f6-a7fe87954662.jpg",
+    "hat": SAMPLES_DIR / "hat" / "014b2a1b-c5a0-469b-b115-bc02b2001db5.jpg",
+}
+
+
+def _close(got, expected, rel=1e-6, abs_=1e-9) -> bool:
+    return isinstance(got, (int, float, np.floating)) and math.isclose(float(got), expected, rel_tol=rel, abs_tol=abs_)
+
+
+@functools.lru_cache(maxsize=1)
+def keras_model():
+    """The trained Keras model (``models/clothing-model.keras``), loaded once per process."""
+    import keras
+
+    return keras.models.load_model(KERAS_MODEL, compile=False)
+
+
+def preprocessed(paths) -> np.ndarray:
+    """Images preprocessed as in training and serving (keras-image-helper, xception: x/127.5 - 1, 128 x 128).
+
+    Returns:
+        float32 array of shape (len(paths), 128, 128, 3), values in [-1, 1].
+    """
+    from keras_image_helper import create_preprocessor
+
+    size = int(keras_model().input_shape[1])
+    preprocessor = create_preprocessor("xception", target_size=(size, size))
+    return np.concatenate([preprocessor.from_path(str(p)) for p in paths]).astype(np.float32)
+
+
+def reference_probabilities(paths) -> np.ndarray:
+    """Softmax of the Keras model's logits, float64 (len(paths), 10): the oracle for chapter 01's classifier."""
+    logits = keras_model().predict(preprocessed(paths), verbose=0).astype(np.float64)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@contextmanager
+def served_samples():
+    """The bundled samples served on 127.0.0.1 (``image_server.serve_directory``); yields the base URL."""
+    spec = importlib.util.spec_from_file_location(
+        "image_server", REPO_ROOT / "solutions" / "03_lambda_code" / "image_server.py")
+    image_server = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(image_server)
+    with image_server.serve_directory(SAMPLES_DIR) as base:
+        yield base
+
+
+# --------------------------------------------------------------------------------------------- chapter 01
+
+
+@exercise("01_intro", "lambda_monthly_cost")
+def check_lambda_monthly_cost(fn):
+    """Check ``fn(predictions, duration_ms, memory_mb, architecture="x86_64", free_tier=False) -> dollars``.
+
+    Prices: AWS Lambda pricing page, us-east-1 (aws.amazon.com/lambda/pricing): $0.0000166667 per GB-second on
+    x86_64, $0.0000133334 on arm64, $0.20 per million requests; free tier 1 M requests and 400,000 GB-s a month.
+    """
+    cases = [
+        ((1_000_000, 200, 1024), {}, 3.53334, "1,000,000 predictions of 200 ms at 1,024 MB on x86_64",
+         "1 M x 0.200 s x 1 GB = 200,000 GB-s x $0.0000166667 = $3.33334, + 1 M requests x $0.20 / M"),
+        ((1_000_000, 200, 1024), {"architecture": "arm64"}, 2.86668, "the same on arm64",
+         "200,000 GB-s x $0.0000133334 = $2.66668, + $0.20 for the requests"),
+        ((1_000, 100.2, 512), {}, 0.001041668335, "1,000 predictions of 100.2 ms at 512 MB",
+         "billed per 1 ms, rounded up: 1,000 x 0.101 s x 0.5 GB = 50.5 GB-s -> $0.000841668, + $0.0002"),
+        ((3_000_000, 200, 1024), {"free_tier": True}, 3.73334, "3,000,000 predictions of 200 ms at 1,024 MB, free tier",
+         "600,000 GB-s - 400,000 free = 200,000 GB-s -> $3.33334; 3 M - 1 M free requests = 2 M -> $0.40"),
+        ((100_000, 200, 1024), {"free_tier": True}, 0.0, "100,000 predictions of 200 ms at 1,024 MB, free tier",
+         "20,000 GB-s and 100,000 requests are all inside the free tier"),
+    ]
+    for args, kwargs, expected, what, working in cases:
+        got = fn(*args, **kwargs)
+        assert _close(got, expected), f"for {what}, expected ${expected:.6f} ({working}), got {got!r}."
+
+
+@exercise("01_intro", "classify")
+def check_classify(fn):
+    """Check ``fn(model, image_path, classes) -> {class: probability}`` against the Keras model on three samples."""
+    paths = list(KNOWN_SAMPLES.values())
+    expected = reference_probabilities(paths)
+    for path, true_class, row in zip(paths, KNOWN_SAMPLES, expected):
+        got = fn(keras_model(), path, CLASSES)
+        assert isinstance(got, dict), f"classify should return a dict of class -> probability, got {type(got).__name__}"
+        assert sorted(got) == sorted(CLASSES), f"the keys should be the 10 class names, got {sorted(got)}"
+        values = np.array([got[name] for name in CLASSES], dtype=np.float64)
+        assert abs(values.sum() - 1) < 1e-4, (
+            f"probabilities should sum to 1 (softmax of the logits), got {values.sum():.4f}")
+        assert np.allclose(values, row, atol=1e-3), (
+            f"for {path.name} ({true_class}) expected {dict(zip(CLASSES, row.round(3)))}, got "
+            f"{dict(zip(CLASSES, values.round(3)))}; is the preprocessing the same as in training?")
+        assert max(got, key=got.get) == true_class, f"{path.name} should be classified as {true_class}"
+
+
+# --------------------------------------------------------------------------------------------- chapter 02
+
+
+@exercise("02_tflite", "convert")
+def check_convert(fn):
+    """Check ``fn(keras_path, tflite_path) -> size in bytes``: a TF-Lite flatbuffer that agrees with Keras."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "converted.tflite"
+        size = fn(KERAS_MODEL, out)
+        assert out.is_file(), f"convert should write the model to tflite_path ({out.name}); nothing was written"
+        data = out.read_bytes()
+        assert size == len(data), f"convert should return the file's size ({len(data)} bytes), got {size!r}"
+        # A TF-Lite model is a FlatBuffer whose file identifier, bytes 4-8, is "TFL3" (tensorflow/lite/schema).
+        assert data[4:8] == b"TFL3", "the file is not a TF-Lite flatbuffer (no TFL3 identifier at bytes 4-8)"
+        interpreter = Interpreter(model_path=str(out))
+        interpreter.allocate_tensors()
+        x = preprocessed(KNOWN_SAMPLES.values())
+        expected = keras_model().predict(x, verbose=0)
+        for row, want in zip(x, expected):
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], row[None])
+            interpreter.invoke()
+            got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+            assert np.allclose(got, want, atol=1e-4), "the converted model's logits differ from Keras by more than 1e-4"
+
+
+@exercise("02_tflite", "tflite_logits")
+def check_tflite_logits(fn):
+    """Check ``fn(tflite_path, x) -> logits`` (float32, (n, 10)) against the Keras model's logits on three samples."""
+    x = preprocessed(KNOWN_SAMPLES.values())
+    got = fn(TFLITE_MODEL, x)
+    assert isinstance(got, np.ndarray), f"tflite_logits should return a numpy array, got {type(got).__name__}"
+    assert got.shape == (len(x), len(CLASSES)), f"expected shape {(len(x), len(CLASSES))}, got {got.shape}"
+    expected = keras_model().predict(x, verbose=0)
+    assert np.allclose(got, expected, atol=1e-4), (
+        f"logits differ from Keras by up to {np.abs(got - expected).max():.2e} (expected <= 1e-4); "
+        "one row per image, in order? (get_tensor returns a view: copy it before the next invoke)")
+
+
+# --------------------------------------------------------------------------------------------- chapter 03
+
+
+@exercise("03_lambda_code", "softmax")
+def check_softmax(fn):
+    """Check ``fn(logits) -> probabilities`` on small, large and float32 logits."""
+    # softmax([1, 2, 3]) = e^(k-3) / (e^-2 + e^-1 + 1) = [0.09003057, 0.24472847, 0.66524096]
+    got = np.asarray(fn(np.array([1.0, 2.0, 3.0])))
+    assert got.shape == (3,), f"softmax of 3 logits should have shape (3,), got {got.shape}"
+    assert np.allclose(got, [0.09003057, 0.24472847, 0.66524096], atol=1e-7), f"softmax([1, 2, 3]) gave {got}"
+    # logits 1000 and 1001: exp overflows unless the maximum is subtracted; answer 1/(1+e) = 0.26894142, 0.73105858
+    with np.errstate(over="ignore", invalid="ignore"):
+        big = np.asarray(fn(np.array([1000.0, 1001.0], dtype=np.float32)))
+    assert np.all(np.isfinite(big)), f"softmax([1000, 1001]) gave {big}: subtract the largest logit before exp"
+    assert np.allclose(big, [0.26894142, 0.73105858], atol=1e-6), f"softmax([1000, 1001]) gave {big}"
+
+
+@exercise("03_lambda_code", "predict")
+def check_predict(module):
+    """Check ``module.predict(url)`` on three bundled photos served on 127.0.0.1."""
+    with served_samples() as base:
+        for true_class, path in KNOWN_SAMPLES.items():
+            answer = module.predict(f"{base}/{path.relative_to(SAMPLES_DIR).as_posix()}")
+            assert isinstance(answer, dict), f"predict should return a dict, got {type(answer).__name__}"
+            try:
+                assert json.loads(json.dumps(answer)) == answer
+            except TypeError as e:
+                raise AssertionError(f"the answer must be JSON-serialisable ({e}); convert numpy floats with float()")
+            assert set(answer) == {"top_class", "probability", "probabilities"}, (
+                f"expected keys top_class, probability, probabilities; got {sorted(answer)}")
+            probabilities = answer["probabilities"]
+            assert list(probabilities) == CLASSES, "probabilities should list the 10 classes in labels.txt order"
+            assert abs(sum(probabilities.values()) - 1) < 1e-5, "probabilities should sum to 1"
+            assert answer["top_class"] == max(probabilities, key=probabilities.get), (
+                "top_class is not the most probable class")
+            assert answer["probability"] == probabilities[answer["top_class"]], "probability is not top_class's"
+            assert answer["top_class"] == true_class, f"{path.name} should be {true_class}, got {answer['top_class']}"
+
+
+@exercise("03_lambda_code", "parse_proxy_body")
+def check_parse_proxy_body(module):
+    """Check ``module.parse_proxy_body(event)`` on plain, base64 and bad bodies."""
+    payload = {"url": "https://example.com/a.jpg"}
+    text = json.dumps(payload)
+    got = module.parse_proxy_body({"body": text, "isBase64Encoded": False})
+    assert got == payload, f"a JSON body {text} should give {payload}, got {got!r}"
+    encoded = base64.b64encode(text.encode()).decode()
+    got = module.parse_proxy_body({"body": encoded, "isBase64Encoded": True})
+    assert got == payload, f"a base64-encoded body should give {payload}, got {got!r}"
+    for what, event in [("no body", {"body": None}), ("invalid JSON", {"body": "{url: "}),
+                        ("a JSON list", {"body": "[1, 2]"}), ("bad base64", {"body": "%%%", "isBase64Encoded": True})]:
+        try:
+            module.parse_proxy_body(event)
+        except module.RequestError as e:
+            assert (e.status, e.code) == (400, "invalid_json"), (
+                f"{what}: expected 400 invalid_json, got {e.status} {e.code}")
+        else:
+            raise AssertionError(f"{what} should raise RequestError(400, 'invalid_json', ...)")
+
+
+def _event(name: str, url: str | None) -> dict:
+    event = json.loads((EVENTS_DIR / name).read_text())
+    body = {} if url is None else {"url": url}
+    if name == "direct.json":
+        return body
+    event.update(body=json.dumps(body), isBase64Encoded=False)
+    return event
+
+
+@exercise("03_lambda_code", "lambda_handler")
+def check_lambda_handler(module):
+    """Check ``module.lambda_handler`` with the events in ``solutions/03_lambda_code/events``: good and bad requests."""
+    for name in ("apigw-http-v2.json", "apigw-rest-v1.json"):
+        response = module.lambda_handler(_event(name, None), None)
+        assert isinstance(response, dict) and {"statusCode", "body"} <= set(response), (
+            f"{name}: a proxy response needs statusCode and body, got {response!r}")
+        assert isinstance(response["body"], str), "the body must be a string (json.dumps), else API Gateway answers 502"
+        assert response["statusCode"] == 400, f"{name} without a url: expected status 400, got {response['statusCode']}"
+        assert json.loads(response["body"])["error"]["code"] == "missing_url"
+    with served_samples() as base:
+        path = KNOWN_SAMPLES["pants"]
+        url = f"{base}/{path.relative_to(SAMPLES_DIR).as_posix()}"
+        for name in ("apigw-http-v2.json", "apigw-rest-v1.json", "direct.json"):
+            response = module.lambda_handler(_event(name, url), None)
+            if name == "direct.json":
+                answer, status = response, 200 if "top_class" in response else response.get("error", {}).get("status")
+            else:
+                answer, status = json.loads(response["body"]), response["statusCode"]
+                assert response.get("headers", {}).get("Content-Type") == "application/json", (
+                    "set the Content-Type header to application/json")
+            assert status == 200, (
+                f"{name} with a good image URL: expected 200, got {status} {answer} (is predict done?)")
+            assert answer["top_class"] == "pants", f"{name}: expected pants, got {answer['top_class']}"
+
+
+def exercises() -> dict[str, list]:
+    """Every check of this module, by chapter, in the order the notebooks ask them: {chapter: [check, ...]}."""
+    found: dict[str, list] = {}
+    for value in globals().values():
+        if callable(value) and hasattr(value, "chapter") and hasattr(value, "__wrapped__"):
+            found.setdefault(value.chapter, []).append(value)
+    return found
