@@ -7,12 +7,18 @@ PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 SERVE  := $(VENV)/.serve-installed
 DEV    := $(VENV)/.dev-installed
 URL    ?=
+CHAPTER ?=
+SUBMISSION ?=
+REPORT ?= grade-report.json
 
-.PHONY: help demo predict test lint train convert clean
+.PHONY: help demo predict test check grade starters lint train convert clean
 help:
 	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
-	@echo "make test            run the test suite (installs TensorFlow and Jupyter on first run)"
+	@echo "make check           students: grade your exercises in the chapter folders (CHAPTER=02 for one chapter)"
+	@echo "make grade SUBMISSION=path/to/clone   instructors: grade another checkout; table + JSON (REPORT=...)"
+	@echo "make starters        authors: regenerate the chapter folders from solutions/"
+	@echo "make test            run the whole suite as CI does (installs TensorFlow and Jupyter on first run)"
 	@echo "make lint            check the code with ruff"
 	@echo "make train           train the model from scratch (about 40 minutes on 2 CPU cores)"
 	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity"
@@ -36,11 +42,26 @@ predict: $(SERVE)
 	@test -n "$(URL)" || { echo 'usage: make predict URL=https://example.com/photo.jpg'; exit 2; }
 	$(PY) solutions/03_lambda_code/demo.py "$(URL)"
 
+# CI: chapter folders in sync with solutions/, every test on the reference (graded ones included), every graded
+# test failing on freshly generated starters (strict xfail), and the solution notebooks executed by nbval.
 test: $(DEV)
-	$(PY) -m pytest
+	$(PY) -m grading.starters --check
+	$(PY) -m pytest --target solutions
+	$(PY) -m pytest tests/graded --target starters -m graded
+	$(PY) -m pytest --nbval-lax --nbval-current-env solutions
+
+check: $(DEV)
+	$(PY) -m grading.grade check $(if $(CHAPTER),--chapter $(CHAPTER))
+
+grade: $(DEV)
+	@test -n "$(SUBMISSION)" || { echo 'usage: make grade SUBMISSION=path/to/a/clone [REPORT=grade-report.json]'; exit 2; }
+	$(PY) -m grading.grade grade "$(SUBMISSION)" --json "$(REPORT)"
+
+starters: $(DEV)
+	$(PY) -m grading.starters
 
 lint: $(DEV)
-	$(PY) -m ruff check solutions tests
+	$(PY) -m ruff check grading solutions tests
 
 train: $(DEV)
 	$(PY) solutions/01_intro/train.py

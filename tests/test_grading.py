@@ -1,0 +1,189 @@
+"""The grading machinery: the starter generator, the three outcomes, the targets, and make check / make grade."""
+
+import json
+import textwrap
+
+import nbformat
+import pytest
+from conftest import REPO_ROOT, SOLUTIONS
+
+from grading import checks, grade, outcomes, starters
+from grading.targets import Target, TargetError
+
+SOLUTION_SOURCE = textwrap.dedent("""\
+    def area(width, height):
+        \"\"\"Area of a rectangle.\"\"\"
+        # BEGIN SOLUTION
+        # HINT: multiply the two sides
+        # HINT: (in the same units).
+        return width * height
+        # END SOLUTION
+
+
+    def perimeter(width, height):
+        # BEGIN SOLUTION
+        return 2 * (width + height)
+        # END SOLUTION
+    """)
+
+
+def test_stub_regions_replaces_each_region_by_a_stub_with_its_hint():
+    stubbed = starters.stub_regions(SOLUTION_SOURCE)
+    assert "width * height" not in stubbed and "2 * (width + height)" not in stubbed
+    assert "BEGIN SOLUTION" not in stubbed and "END SOLUTION" not in stubbed
+    assert "    raise NotImplementedError('multiply the two sides (in the same units).')\n" in stubbed
+    assert f"    raise NotImplementedError({starters.DEFAULT_HINT!r})\n" in stubbed
+    namespace = {}
+    exec(stubbed, namespace)
+    with pytest.raises(NotImplementedError, match="multiply the two sides"):
+        namespace["area"](2, 3)
+    assert '"""Area of a rectangle."""' in stubbed  # code outside the regions is kept
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("# BEGIN SOLUTION\nx = 1\n", "without # END"),
+    ("x = 1\n# END SOLUTION\n", "without # BEGIN"),
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n", "nested"),
+])
+def test_unbalanced_markers_are_refused(source, problem):
+    with pytest.raises(starters.MarkerError, match=problem):
+        starters.stub_regions(source, "example.py")
+
+
+def test_rendered_notebook_has_stubs_and_no_outputs():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Chapter 99: example"),
+        nbformat.v4.new_code_cell(SOLUTION_SOURCE, execution_count=3,
+                                  outputs=[nbformat.v4.new_output("stream", text="6\n")]),
+    ])
+    rendered = nbformat.reads(starters.render_notebook(nbformat.writes(nb), "example.ipynb"), as_version=4)
+    code = rendered.cells[1]
+    assert code.outputs == [] and code.execution_count is None
+    assert "NotImplementedError" in code.source and "width * height" not in code.source
+    assert rendered.cells[0].source == "# Chapter 99: example"
+
+
+def test_render_stubs_marked_files_and_leaves_unmarked_files_in_solutions():
+    files = starters.render()
+    handler = files["03_lambda_code/lambda_function.py"]
+    assert handler.count("raise NotImplementedError(") == 4
+    assert "# BEGIN SOLUTION" not in handler
+    for unmarked in ("01_intro/train.py", "03_lambda_code/demo.py", "03_lambda_code/image_server.py",
+                     "03_lambda_code/events/direct.json"):
+        assert unmarked not in files
+    readme = files["03_lambda_code/README.md"]
+    assert "solutions/03_lambda_code/events/" in readme and "solutions/03_lambda_code/demo.py" in readme
+    for name, text in files.items():
+        if name.endswith(".ipynb"):
+            nb = nbformat.reads(text, as_version=4)
+            assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), name
+
+
+def test_stale_files_finds_changed_missing_and_extra_files(tmp_path):
+    files = starters.render()
+    starters.write(files, tmp_path)
+    assert starters.stale_files(files, tmp_path) == []
+    (tmp_path / "03_lambda_code" / "lambda_function.py").write_text("changed\n")
+    (tmp_path / "02_tflite" / "convert.py").unlink()
+    (tmp_path / "01_intro" / "scratch.py").write_text("x = 1\n")
+    assert starters.stale_files(files, tmp_path) == ["01_intro/scratch.py (not generated from solutions/)",
+                                                     "02_tflite/convert.py", "03_lambda_code/lambda_function.py"]
+    assert starters.main(["--check", "--output", str(tmp_path)]) == 1
+
+
+def test_outcome_of_each_exception():
+    assert outcomes.outcome(None) == outcomes.CORRECT
+    assert outcomes.outcome(NotImplementedError("stub")) == outcomes.NOT_ATTEMPTED
+    assert outcomes.outcome(AssertionError("wrong")) == outcomes.INCORRECT
+    assert outcomes.outcome(ZeroDivisionError()) == outcomes.ERROR
+
+
+def test_exercise_wrapper_names_the_outcome(capsys):
+    @outcomes.exercise("99_example", "double")
+    def check_double(fn):
+        assert fn(2) == 4, "double(2) should be 4"
+
+    def stub(x):
+        raise NotImplementedError("return twice x")
+
+    with pytest.raises(outcomes.NotAttempted, match="double: not attempted yet. return twice x"):
+        check_double(stub)
+    with pytest.raises(outcomes.Incorrect, match=r"double: incorrect. double\(2\) should be 4"):
+        check_double(lambda x: x + 1)
+    with pytest.raises(TypeError):  # the student's code crashed: passed through as it is
+        check_double(lambda x: x + "1")
+    check_double(lambda x: 2 * x)
+    assert capsys.readouterr().out == "double: correct\n"
+    assert (check_double.chapter, check_double.name) == ("99_example", "double")
+
+
+def test_every_graded_chapter_has_its_test_file_and_notebook_or_script():
+    for chapter, found in checks.exercises().items():
+        assert (REPO_ROOT / "tests" / "graded" / f"test_{chapter}.py").is_file(), chapter
+        assert (SOLUTIONS / chapter).is_dir()
+        assert found, chapter
+
+
+def test_target_refuses_unknown_kinds_and_notebooks_without_exercise_cells(tmp_path):
+    with pytest.raises(ValueError, match="unknown target"):
+        Target("teacher", tmp_path)
+    (tmp_path / "99_example").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]),
+                   tmp_path / "99_example" / "n.ipynb")
+    target = Target("student", tmp_path)
+    with pytest.raises(TargetError, match="no code cell tagged 'exercise'"):
+        target.notebook("99_example", "n.ipynb")
+    with pytest.raises(TargetError, match="does not exist"):
+        target.module("99_example", "missing.py")
+
+
+def _submission(tmp_path, replacements: dict[str, str]):
+    """A checkout whose chapter 03 handler is the reference with some regions changed."""
+    (tmp_path / "models").symlink_to(REPO_ROOT / "models", target_is_directory=True)
+    (tmp_path / "03_lambda_code").mkdir()
+    text = (SOLUTIONS / "03_lambda_code" / "lambda_function.py").read_text()
+    for old, new in replacements.items():
+        assert old in text
+        text = text.replace(old, new)
+    (tmp_path / "03_lambda_code" / "lambda_function.py").write_text(text)
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_grade_reports_each_outcome_of_a_submission(tmp_path):
+    submission = _submission(tmp_path, {
+        "    z = logits.astype(np.float64) - logits.max()\n": "    z = logits.astype(np.float64)\n",  # overflows
+        "    x = preprocessor.convert_to_tensor(download_image(url))\n": "    x = 1 / 0\n",  # crashes
+        "    body = event.get(\"body\")\n": "    raise NotImplementedError('decode the body')\n",  # left as a stub
+    })
+    report = grade.grade(submission, "03", timeout_s=300)
+    chapter = report["chapters"]["03_lambda_code"]
+    statuses = {e["exercise"]: e["status"] for e in chapter["exercises"]}
+    assert statuses == {"softmax": "incorrect", "predict": "error", "parse_proxy_body": "not attempted",
+                        "lambda_handler": "incorrect"}
+    messages = {e["exercise"]: e["message"] for e in chapter["exercises"]}
+    assert "subtract the largest logit" in messages["softmax"]
+    assert "ZeroDivisionError" in messages["predict"]
+    assert "decode the body" in messages["parse_proxy_body"]
+    assert (report["score"], report["max"]) == (0, 4)
+    table = grade.format_table(report)
+    assert "not attempted" in table and "0/4" in table
+    assert not list(submission.rglob("__pycache__")), "grading must not write into the submission"
+
+
+@pytest.mark.slow
+def test_grade_scores_a_chapter_that_hangs_as_errors_and_writes_json(tmp_path):
+    submission = _submission(tmp_path, {
+        "    z = logits.astype(np.float64) - logits.max()\n": "    while True:\n        pass\n"})
+    out = tmp_path / "report.json"
+    assert grade.main(["grade", str(submission), "--chapter", "3", "--timeout", "10", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    exercises = report["chapters"]["03_lambda_code"]["exercises"]
+    assert {e["status"] for e in exercises} == {"error"}
+    assert "did not finish within 10 s" in exercises[0]["message"]
+
+
+def test_unknown_chapter_is_a_clear_error():
+    with pytest.raises(ValueError, match="no graded chapter matches '09'"):
+        grade.chapters("09")
+    assert grade.chapters("2") == ["02_tflite"]
