@@ -161,7 +161,7 @@ def check_tflite_logits(fn):
     expected = keras_model().predict(x, verbose=0)
     assert np.allclose(got, expected, atol=1e-4), (
         f"logits differ from Keras by up to {np.abs(got - expected).max():.2e} (expected <= 1e-4); "
-        "one row per image, in order? (get_tensor returns a view: copy it before the next invoke)")
+        "one row per image, in the order of x?")
 
 
 # --------------------------------------------------------------------------------------------- chapter 03

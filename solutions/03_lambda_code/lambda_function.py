@@ -161,7 +161,7 @@ def predict(url: str) -> dict:
     """
     # BEGIN SOLUTION
     # HINT: download_image(url), preprocessor.convert_to_tensor, set_tensor/invoke/get_tensor on the interpreter,
-    # HINT: softmax, then a dict of plain Python floats (numpy floats are not JSON-serialisable).
+    # HINT: softmax, then a dict of plain Python floats (json cannot serialise numpy.float32).
     x = preprocessor.convert_to_tensor(download_image(url))
     interpreter.set_tensor(INPUT_INDEX, x.astype(np.float32))
     interpreter.invoke()

@@ -1,0 +1,104 @@
+"""Convert the Keras model to a float32 TF-Lite model and check that both give the same answers.
+
+Usage (from the repository root)::
+
+    python solutions/02_tflite/convert.py            # models/clothing-model.keras -> models/clothing-model.tflite
+    python solutions/02_tflite/convert.py --check-only
+
+The parity check runs both models on real images (the bundled samples, plus the validation split when
+``--data-dir`` is given) and fails when any top-1 class differs or the largest absolute logit difference
+exceeds ``--tolerance``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from keras_image_helper import create_preprocessor
+
+REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "models" / "clothing-model.keras").is_file())
+KERAS_MODEL = REPO_ROOT / "models" / "clothing-model.keras"
+TFLITE_MODEL = REPO_ROOT / "models" / "clothing-model.tflite"
+SAMPLES_DIR = REPO_ROOT / "samples"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def convert(keras_path: Path, tflite_path: Path) -> int:
+    """Convert a ``.keras`` model to a float32 ``.tflite`` flatbuffer (no quantization).
+
+    Returns:
+        size of the written file in bytes.
+    """
+    import keras
+    import tensorflow as tf
+
+    # TODO: load the model with keras.models.load_model, convert it with tf.lite.TFLiteConverter.from_keras_model, write the flatbuffer bytes to tflite_path and return the file's size.
+    raise NotImplementedError("load the model with keras.models.load_model, convert it with tf.lite.TFLiteConverter.from_keras_model, write the flatbuffer bytes to tflite_path and return the file's size.")
+
+
+def find_images(*folders: Path) -> list[Path]:
+    """All image files below the given folders (recursively), sorted."""
+    return sorted(p for folder in folders if folder.is_dir() for p in folder.rglob("*")
+                  if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_batch(paths: list[Path], input_size: int) -> np.ndarray:
+    """Preprocess images as the Lambda handler does. Returns float32 (len(paths), size, size, 3) in [-1, 1]."""
+    preprocessor = create_preprocessor("xception", target_size=(input_size, input_size))
+    return np.concatenate([preprocessor.from_path(str(p)) for p in paths]).astype(np.float32)
+
+
+def tflite_logits(tflite_path: Path, x: np.ndarray) -> np.ndarray:
+    """Run the TF-Lite model with LiteRT one image at a time. x: float32 (n, h, w, 3). Returns float32 (n, classes)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    # TODO: Interpreter(model_path=...), allocate_tensors(), then for each image: set_tensor on the input index with a batch of one, invoke(), get_tensor on the output index (copy it); stack the rows.
+    raise NotImplementedError('Interpreter(model_path=...), allocate_tensors(), then for each image: set_tensor on the input index with a batch of one, invoke(), get_tensor on the output index (copy it); stack the rows.')
+
+
+def parity(keras_path: Path, tflite_path: Path, paths: list[Path]) -> dict:
+    """Compare Keras and TF-Lite logits on real images.
+
+    Returns:
+        {"n_images": int, "top1_agreement": fraction in [0, 1], "max_abs_logit_diff": float}
+    """
+    import keras
+
+    model = keras.models.load_model(keras_path, compile=False)
+    x = load_batch(paths, model.input_shape[1])
+    keras_out = model.predict(x, verbose=0)
+    lite_out = tflite_logits(tflite_path, x)
+    return {
+        "n_images": len(paths),
+        "top1_agreement": float((keras_out.argmax(1) == lite_out.argmax(1)).mean()),
+        "max_abs_logit_diff": float(np.abs(keras_out - lite_out).max()),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keras-model", type=Path, default=KERAS_MODEL)
+    parser.add_argument("--output", type=Path, default=TFLITE_MODEL)
+    parser.add_argument("--data-dir", type=Path, default=None, help="also check on <data-dir>/validation")
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed absolute logit difference")
+    parser.add_argument("--check-only", action="store_true", help="do not convert, only compare")
+    args = parser.parse_args(argv)
+
+    if not args.check_only:
+        size = convert(args.keras_model, args.output)
+        print(f"Wrote {args.output} ({size / 1e6:.2f} MB, float32)")
+    folders = [SAMPLES_DIR] + ([args.data_dir / "validation"] if args.data_dir else [])
+    result = parity(args.keras_model, args.output, find_images(*folders))
+    print(f"Parity on {result['n_images']} images: top-1 agreement {result['top1_agreement']:.3f}, "
+          f"largest absolute logit difference {result['max_abs_logit_diff']:.2e}")
+    ok = result["top1_agreement"] == 1.0 and result["max_abs_logit_diff"] <= args.tolerance
+    if not ok:
+        print(f"FAILED: expected agreement 1.0 and difference <= {args.tolerance}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
