@@ -82,12 +82,14 @@ def stub_regions(text: str, where: str = "<text>") -> str:
     return "".join(out)
 
 
-def render_notebook(text: str, where: str) -> str:
-    """The student version of a solution notebook (JSON text): regions stubbed, outputs and counts cleared."""
+def render_notebook(text: str, where: str, solved: bool = False) -> str:
+    """The student version of a solution notebook (JSON text): regions stubbed (unless ``solved``), outputs and
+    execution counts cleared."""
     nb = nbformat.reads(text, as_version=4)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            cell.source = stub_regions(cell.source, f"{where} cell {index}")
+            if not solved:
+                cell.source = stub_regions(cell.source, f"{where} cell {index}")
             cell.outputs = []
             cell.execution_count = None
             cell.metadata.pop("execution", None)
@@ -116,8 +118,13 @@ def chapter_readme(chapter: Path, rendered: list[str], kept: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(solutions: Path = SOLUTIONS) -> dict[str, str]:
+def render(solutions: Path = SOLUTIONS, solved: bool = False) -> dict[str, str]:
     """Render every chapter of ``solutions``.
+
+    Args:
+        solutions: the folder of solution chapters.
+        solved: keep the solution regions (what a student who filled every stub would have): for testing that the
+            chapter folders work from where they are.
 
     Returns:
         {path relative to the repository root (``"01_intro/01_intro.ipynb"``): file text} for every generated file.
@@ -131,10 +138,10 @@ def render(solutions: Path = SOLUTIONS) -> dict[str, str]:
         for path in sorted(p for p in chapter.rglob("*") if p.is_file() and not SKIP_PARTS & set(p.parts)):
             name = path.relative_to(chapter).as_posix()
             if path.suffix == ".ipynb":
-                files[f"{chapter.name}/{name}"] = render_notebook(path.read_text(encoding="utf-8"), str(path))
+                files[f"{chapter.name}/{name}"] = render_notebook(path.read_text(encoding="utf-8"), str(path), solved)
                 rendered.append(name)
             elif path.suffix == ".py" and has_markers(text := path.read_text(encoding="utf-8")):
-                files[f"{chapter.name}/{name}"] = stub_regions(text, str(path))
+                files[f"{chapter.name}/{name}"] = text if solved else stub_regions(text, str(path))
                 rendered.append(name)
             else:
                 kept.append(name)

@@ -6,7 +6,6 @@ The image host serves the bundled samples plus the awkward answers a real image 
 
 import http.server
 import io
-import json
 import sys
 import threading
 import time
@@ -14,9 +13,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
-from grading import outcomes
-from grading.targets import TARGETS, Target
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO_ROOT / "solutions"
@@ -27,66 +23,6 @@ SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "clothing-dataset-small"
 for chapter in ("01_intro", "02_tflite", "03_lambda_code"):
     sys.path.insert(0, str(SOLUTIONS / chapter))
 
-
-# ------------------------------------------------------------------------------------------ grading
-
-
-def pytest_addoption(parser):
-    group = parser.getgroup("grading", "graded exercises (tests marked graded)")
-    group.addoption("--target", choices=TARGETS, default="student",
-                    help="what the graded tests grade: the chapter folders (student, default), solutions/ "
-                         "(solutions), or freshly generated starters, which must fail every graded test (starters)")
-    group.addoption("--submission", type=Path, default=REPO_ROOT,
-                    help="checkout whose chapter folders --target student grades (default: this one)")
-    group.addoption("--grading-report", type=Path, default=None,
-                    help="write each graded exercise's outcome (correct / not attempted / incorrect / error) as JSON")
-
-
-def pytest_configure(config):
-    config._grading_results = []
-
-
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("--target") != "starters":
-        return
-    for item in items:
-        if item.get_closest_marker("graded"):
-            # A pristine starter must fail each graded test because of its stub (NotImplementedError) or a wrong
-            # answer (AssertionError): passing, or failing for another reason (an import error, a missing file), is red.
-            item.add_marker(pytest.mark.xfail(strict=True, raises=(NotImplementedError, AssertionError),
-                                              reason="pristine starter: the exercise is still a stub"))
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = (yield).get_result()
-    marker = item.get_closest_marker("graded")
-    if marker is None or (call.when != "call" and call.excinfo is None) or call.when == "teardown":
-        return
-    exc = call.excinfo.value if call.excinfo else None
-    if call.excinfo is not None and call.excinfo.errisinstance(pytest.skip.Exception):
-        status, message = "skipped", str(exc)
-    else:
-        status = outcomes.outcome(exc)
-        message = None if exc is None else f"{type(exc).__name__}: {exc}" if status == outcomes.ERROR else str(exc)
-    item.config._grading_results.append(
-        {"chapter": marker.kwargs["chapter"], "exercise": marker.kwargs["exercise"], "test": item.nodeid,
-         "status": status, "message": message, "seconds": round(report.duration, 3)})
-
-
-def pytest_sessionfinish(session):
-    path = session.config.getoption("--grading-report")
-    if path is not None:
-        target = session.config.getoption("--target")
-        path.write_text(json.dumps({"target": target, "results": session.config._grading_results}, indent=2) + "\n")
-
-
-@pytest.fixture(scope="session")
-def target(request, tmp_path_factory) -> Target:
-    """The chapter folders the graded tests grade (``--target``, ``--submission``)."""
-    kind = request.config.getoption("--target")
-    root = tmp_path_factory.mktemp("starters") if kind == "starters" else request.config.getoption("--submission")
-    return Target(kind, root)
 
 SLOW_SECONDS = 3.0
 
