@@ -1,6 +1,8 @@
 """The grading machinery: the starter generator, the three outcomes, the targets, and make check / make grade."""
 
 import json
+import subprocess
+import sys
 import textwrap
 
 import nbformat
@@ -187,3 +189,24 @@ def test_unknown_chapter_is_a_clear_error():
     with pytest.raises(ValueError, match="no graded chapter matches '09'"):
         grade.chapters("09")
     assert grade.chapters("2") == ["02_tflite"]
+
+
+@pytest.mark.slow
+def test_a_student_who_fills_every_stub_runs_every_notebook_and_passes_the_graded_tests(tmp_path):
+    """The chapter folders work from where students use them: a checkout whose stubs are all filled in (with the
+    reference code) runs each chapter notebook top to bottom in its chapter folder, and every graded test passes."""
+    starters.write(starters.render(solved=True), tmp_path)
+    for shared in ("models", "samples", "solutions", "grading"):
+        (tmp_path / shared).symlink_to(REPO_ROOT / shared, target_is_directory=True)
+    notebooks = sorted(str(p) for p in tmp_path.glob("[0-9][0-9]_*/*.ipynb"))
+    assert len(notebooks) >= 3
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", str(REPO_ROOT),
+         "-c", str(REPO_ROOT / "pyproject.toml"), "--target", "student", "--submission", str(tmp_path),
+         "--grading-report", str(tmp_path / "report.json"), "--nbval-lax", "--nbval-current-env",
+         str(REPO_ROOT / "tests" / "graded"), *notebooks],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    results = json.loads((tmp_path / "report.json").read_text())["results"]
+    assert sorted((r["chapter"], r["exercise"]) for r in results if r["status"] == "correct") == sorted(
+        (chapter, check.name) for chapter, found in checks.exercises().items() for check in found)
