@@ -11,10 +11,11 @@ CHAPTER ?=
 SUBMISSION ?=
 REPORT ?= grade-report.json
 
-.PHONY: help demo predict test check grade starters lint train convert clean
+.PHONY: help demo predict test lab check grade starters lint train convert clean
 help:
 	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
+	@echo "make lab             students: open the chapters' notebooks in JupyterLab"
 	@echo "make check           students: grade your exercises in the chapter folders (CHAPTER=02 for one chapter)"
 	@echo "make grade SUBMISSION=path/to/clone   instructors: grade another checkout; table + JSON (REPORT=...)"
 	@echo "make starters        authors: regenerate the chapter folders from solutions/"
@@ -49,6 +50,9 @@ test: $(DEV)
 	$(PY) -m pytest --target solutions
 	$(PY) -m pytest tests/graded --target starters -m graded
 	$(PY) -m pytest --nbval-lax --nbval-current-env solutions
+
+lab: $(DEV)
+	$(VENV)/bin/jupyter lab
 
 check: $(DEV)
 	$(PY) -m grading.grade check $(if $(CHAPTER),--chapter $(CHAPTER))
