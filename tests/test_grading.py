@@ -210,3 +210,11 @@ def test_a_student_who_fills_every_stub_runs_every_notebook_and_passes_the_grade
     results = json.loads((tmp_path / "report.json").read_text())["results"]
     assert sorted((r["chapter"], r["exercise"]) for r in results if r["status"] == "correct") == sorted(
         (chapter, check.name) for chapter, found in checks.exercises().items() for check in found)
+
+
+def test_each_solution_notebook_checks_every_exercise_of_its_chapter_in_order():
+    for chapter, found in checks.exercises().items():
+        nb = nbformat.read(SOLUTIONS / chapter / f"{chapter}.ipynb", as_version=4)
+        called = [line.split("(")[0].removeprefix("checks.check_") for cell in nb.cells if cell.cell_type == "code"
+                  for line in cell.source.splitlines() if line.startswith("checks.check_")]
+        assert called == [check.name for check in found], chapter
