@@ -11,7 +11,7 @@ CHAPTER ?=
 SUBMISSION ?=
 REPORT ?= grade-report.json
 
-.PHONY: help demo predict test lab check grade starters lint train convert clean
+.PHONY: help demo predict test lab check grade starters lint train convert bench clean
 help:
 	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
@@ -22,7 +22,8 @@ help:
 	@echo "make test            run the whole suite as CI does (installs TensorFlow and Jupyter on first run)"
 	@echo "make lint            check the code with ruff"
 	@echo "make train           train the model from scratch (about 40 minutes on 2 CPU cores)"
-	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity"
+	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity (QUANTIZATION=dynamic|float16)"
+	@echo "make bench           measure every way to serve the model (about 10 minutes; writes benchmarks/)"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (keras-image-helper requires it); run make PYTHON=python3.11")'
@@ -70,8 +71,30 @@ lint: $(DEV)
 train: $(DEV)
 	$(PY) solutions/01_intro/train.py
 
+QUANTIZATION ?= float32
 convert: $(DEV)
-	$(PY) solutions/02_tflite/convert.py
+	$(PY) solutions/02_tflite/convert.py --quantization $(QUANTIZATION)
+
+# make bench measures runtimes that cannot share the tutorial environment, each in an environment of its own under
+# .bench/: ONNX Runtime, and the legacy tflite-runtime (Python 3.10 or 3.11 only: TFLITE_PYTHON). tf2onnx goes in
+# with --no-deps (see requirements/bench-tf2onnx.in). A runtime whose environment cannot be made is skipped.
+BENCH := .bench
+TFLITE_PYTHON ?= python3.11
+$(BENCH)/onnxruntime/.installed: requirements/bench-onnxruntime.txt | $(PY)
+	$(PYTHON) -m venv $(BENCH)/onnxruntime
+	$(BENCH)/onnxruntime/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+
+$(BENCH)/tflite-runtime/.installed: requirements/bench-tflite-runtime.txt
+	-$(TFLITE_PYTHON) -m venv $(BENCH)/tflite-runtime && \
+	  $(BENCH)/tflite-runtime/bin/python -m pip install --quiet --disable-pip-version-check -r $< && touch $@
+
+$(BENCH)/tf2onnx/.installed: requirements/bench-tf2onnx.txt | $(PY)
+	$(PIP) --target $(BENCH)/tf2onnx --no-deps -r $<
+	@touch $@
+
+bench: $(DEV) $(BENCH)/onnxruntime/.installed $(BENCH)/tflite-runtime/.installed $(BENCH)/tf2onnx/.installed
+	$(PY) solutions/02_tflite/bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(BENCH) .pytest_cache

@@ -162,8 +162,8 @@ def predict(url: str) -> dict:
     # BEGIN SOLUTION
     # HINT: download_image(url), preprocessor.convert_to_tensor, set_tensor/invoke/get_tensor on the interpreter,
     # HINT: softmax, then a dict of plain Python floats (json cannot serialise numpy.float32).
-    x = preprocessor.convert_to_tensor(download_image(url))
-    interpreter.set_tensor(INPUT_INDEX, x.astype(np.float32))
+    x = preprocessor.convert_to_tensor(download_image(url))  # float32 (1, height, width, 3), in [-1, 1]
+    interpreter.set_tensor(INPUT_INDEX, np.asarray(x, dtype=np.float32))  # no copy: it is float32 already
     interpreter.invoke()
     probabilities = softmax(interpreter.get_tensor(OUTPUT_INDEX)[0])
     best = int(probabilities.argmax())

@@ -1,0 +1,441 @@
+"""Measure every way to serve the clothing model: cold start, warm latency, memory, size and cost.
+
+    make bench                                   # = python solutions/02_tflite/bench.py (after the set-up in Makefile)
+    python solutions/02_tflite/bench.py --runs 2 --warm 50 --output /tmp/bench   # a quick look
+
+Each runtime is measured in fresh processes (``bench_worker.py``; ``--runs`` of them), on the same model and the same
+30 real photos (``samples/``, preprocessed once with keras-image-helper), single-threaded unless the name says
+otherwise (a Lambda function has one vCPU up to 1,769 MB). The handler row is ``lambda_handler`` itself, invoked with
+payload 2.0 events for the photos served on 127.0.0.1. Writes ``results.json``, ``results.md`` and ``results.png``
+under ``--output`` (default ``benchmarks/``), and the table into the README between its ``bench`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import convert
+import numpy as np
+
+REPO_ROOT = convert.REPO_ROOT
+HERE = Path(__file__).resolve().parent
+BENCH = REPO_ROOT / ".bench"
+OUTPUT = REPO_ROOT / "benchmarks"
+README = REPO_ROOT / "README.md"
+SHARED_VALIDATION = REPO_ROOT.parent / "shared" / "clothing-dataset-small" / "validation"
+ENV_PYTHON = {"main": Path(sys.executable), "onnxruntime": BENCH / "onnxruntime" / "bin" / "python",
+              "tflite-runtime": BENCH / "tflite-runtime" / "bin" / "python"}
+# name: (runtime in bench_worker, model file key, threads, environment)
+VARIANTS = {
+    "Keras (TensorFlow)": ("keras", "keras", 1, "main"),
+    "tf.lite (TensorFlow)": ("tf-lite", "float32", 1, "main"),
+    "LiteRT": ("litert", "float32", 1, "main"),
+    "LiteRT, 2 threads": ("litert", "float32", 2, "main"),
+    "LiteRT, dynamic-range": ("litert", "dynamic", 1, "main"),
+    "LiteRT, float16": ("litert", "float16", 1, "main"),
+    "ONNX Runtime": ("onnxruntime", "onnx", 1, "onnxruntime"),
+    "tflite-runtime 2.14": ("tflite-runtime", "float32", 1, "tflite-runtime"),
+    "Lambda handler (LiteRT)": ("handler", "float32", None, "main"),
+}
+# The serving requirements of each runtime, installed for the Lambda platform to measure their size on disk.
+LAMBDA_PLATFORMS = ["manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_27_x86_64",
+                    "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+SERVING_SETS = {
+    "Keras (TensorFlow)": ("3.13", ["tensorflow-cpu==2.21.0", "pillow", "keras-image-helper==0.0.2"]),
+    "LiteRT": ("3.13", ["-r", str(REPO_ROOT / "requirements" / "serve.txt")]),
+    "ONNX Runtime": ("3.13", ["onnxruntime==1.31.1", "pillow", "keras-image-helper==0.0.2"]),
+    "tflite-runtime 2.14": ("3.11", ["tflite-runtime==2.14.0", "numpy<2", "pillow"]),
+}
+SIZE_OF = {"tf.lite (TensorFlow)": "Keras (TensorFlow)", "LiteRT, 2 threads": "LiteRT",
+           "LiteRT, dynamic-range": "LiteRT", "LiteRT, float16": "LiteRT", "Lambda handler (LiteRT)": "LiteRT"}
+MEMORY_MB = (512, 1024, 2048)
+FULL_VCPU_MB = 1769  # one full vCPU at 1,769 MB (docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html)
+
+
+def spread(values) -> dict:
+    """{"median", "min", "max"} of a list of numbers."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def prepare_models(work: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """The model files measured: Keras, TF-Lite float32 (the committed one), dynamic-range, float16 and ONNX.
+
+    Returns:
+        ({key: path}, {key: why it is missing}) -- ONNX is missing when the tf2onnx set-up of ``make bench`` is.
+    """
+    models = {"keras": convert.KERAS_MODEL, "float32": convert.TFLITE_MODEL}
+    missing = {}
+    for quantization in ("dynamic", "float16"):
+        models[quantization] = work / f"clothing-model-{quantization}.tflite"
+        with contextlib.redirect_stdout(io.StringIO()):  # the converter lists the saved graph's signature
+            convert.convert(convert.KERAS_MODEL, models[quantization], quantization)
+    onnx = work / "clothing-model.onnx"
+    tools = BENCH / "tf2onnx"
+    if tools.is_dir():
+        script = ("import sys, keras, numpy as np; m = keras.models.load_model(sys.argv[1], compile=False); "
+                  "m(np.zeros((1,) + m.input_shape[1:], np.float32)); "
+                  "m.export(sys.argv[2], format='onnx', verbose=False)")
+        env = dict(os.environ, PYTHONPATH=str(tools), TF_CPP_MIN_LOG_LEVEL="2")
+        subprocess.run([sys.executable, "-c", script, str(convert.KERAS_MODEL), str(onnx)], env=env, check=True,
+                       capture_output=True)
+        models["onnx"] = onnx
+    else:
+        missing["onnx"] = f"{tools} is missing (make bench installs tf2onnx there)"
+    return models, missing
+
+
+def run_worker(python: Path, args: dict, timeout_s: float = 600) -> dict:
+    """Start one ``bench_worker.py`` process and return what it measured. Raises RuntimeError if it fails."""
+    args = dict(args, t_spawn=time.time())
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONDONTWRITEBYTECODE="1")
+    done = subprocess.run([str(python), str(HERE / "bench_worker.py"), json.dumps(args)], env=env,
+                          capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        raise RuntimeError(f"{args['runtime']} worker failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(variants: dict, models: dict, missing: dict, runs: int, warm: int, max_seconds: float) -> dict:
+    """Run every variant ``runs`` times in fresh processes; summarise each figure as median and range."""
+    sys.path.insert(0, str(REPO_ROOT / "solutions" / "03_lambda_code"))
+    from image_server import serve_directory
+
+    samples = convert.find_images(convert.SAMPLES_DIR)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp, serve_directory(convert.SAMPLES_DIR) as base:
+        inputs = Path(tmp) / "inputs.npy"
+        np.save(inputs, convert.load_batch(samples, 128))
+        urls = [f"{base}/{p.relative_to(convert.SAMPLES_DIR).as_posix()}" for p in samples]
+        event = (REPO_ROOT / "solutions" / "03_lambda_code" / "events" / "apigw-http-v2.json").read_text()
+        for name, (runtime, model, threads, env) in variants.items():
+            python = ENV_PYTHON[env]
+            if model in missing or not python.exists():
+                why = missing.get(model) or f"{python} is missing (make bench creates it where it can)"
+                results[name] = {"skipped": why}
+                print(f"{name:<26} skipped: {why}", flush=True)
+                continue
+            args = {"runtime": runtime, "model": str(models[model]), "inputs": str(inputs), "threads": threads,
+                    "warm": warm, "max_seconds": max_seconds, "urls": urls, "event": event,
+                    "handler_dir": str(REPO_ROOT / "solutions" / "03_lambda_code")}
+            try:
+                per_run = [run_worker(python, args) for _ in range(runs)]
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                results[name] = {"skipped": str(e)}
+                print(f"{name:<26} skipped: {e}", flush=True)
+                continue
+            results[name] = summarise(per_run, runtime, model, threads)
+            s = results[name]
+            print(f"{name:<26} cold {s['cold_s']['median']:6.2f} s   warm p50 {s['warm_p50_ms']['median']:7.2f} ms"
+                  f"   p95 {s['warm_p95_ms']['median']:7.2f} ms   peak RSS {s['peak_rss_mb']['median']:6.0f} MB",
+                  flush=True)
+    return {"variants": results, "samples": [p.relative_to(REPO_ROOT).as_posix() for p in samples]}
+
+
+def summarise(per_run: list[dict], runtime: str, model: str, threads) -> dict:
+    """Median and range over runs of each figure; the last run's answers are kept for the agreement check."""
+    summary = {"runtime": runtime, "model": model, "threads": threads, "runs": len(per_run),
+               "warm_n": per_run[0]["warm_ms"]["n"]}
+    for key in ("startup_s", "imports_s", "load_s", "first_s", "cold_s", "peak_rss_mb"):
+        summary[key] = spread([r[key] for r in per_run])
+    summary["warm_p50_ms"] = spread([r["warm_ms"]["p50"] for r in per_run])
+    summary["warm_p95_ms"] = spread([r["warm_ms"]["p95"] for r in per_run])
+    if runtime == "handler":
+        summary["pieces_p50_ms"] = {k: statistics.median(r["pieces_ms"][k]["p50"] for r in per_run)
+                                    for k in per_run[0]["pieces_ms"]}
+        for key in ("bare_invoke_ms", "without_download_ms", "decode_ms"):
+            summary[key.replace("_ms", "_p50_ms")] = statistics.median(r[key]["p50"] for r in per_run)
+        summary["answers"] = per_run[-1]["answers"]
+    else:
+        summary["logits"] = per_run[-1]["logits"]
+    return summary
+
+
+def agreement(results: dict, classes: list[str]) -> None:
+    """Add each variant's top-1 agreement with Keras (and its largest logit difference) on the 30 photos."""
+    reference = results.get("Keras (TensorFlow)", {}).get("logits")
+    if reference is None:
+        return
+    reference = np.array(reference)
+    for result in results.values():
+        if "logits" in result:
+            logits = np.array(result.pop("logits"))
+            result["top1_agreement"] = float((logits.argmax(1) == reference.argmax(1)).mean())
+            result["max_abs_logit_diff"] = float(np.abs(logits - reference).max())
+        elif "answers" in result:
+            answers = result.pop("answers")
+            result["top1_agreement"] = float(np.mean([a == classes[i] for a, i in zip(answers, reference.argmax(1))]))
+
+
+def quantization_accuracy(models: dict, data_dir: Path | None) -> dict:
+    """Validation accuracy of the float32, dynamic-range and float16 TF-Lite models, and their agreement with float32.
+
+    Uses ``data_dir`` (the dataset's validation split: one folder per class) when given, else the 30 samples.
+    """
+    folder = data_dir if data_dir and data_dir.is_dir() else convert.SAMPLES_DIR
+    paths = convert.find_images(folder)
+    classes = convert.KERAS_MODEL.with_name("labels.txt").read_text().split()
+    truth = np.array([classes.index(p.parent.name) for p in paths])
+    x = convert.load_batch(paths, 128)
+    out = {"images": len(paths), "source": folder.relative_to(REPO_ROOT.parent).as_posix()}
+    reference = None
+    for key in ("float32", "dynamic", "float16"):
+        predicted = convert.tflite_logits(models[key], x).argmax(1)
+        reference = predicted if reference is None else reference
+        out[key] = {"size_mb": models[key].stat().st_size / 1e6, "accuracy": float((predicted == truth).mean()),
+                    "agreement_with_float32": float((predicted == reference).mean())}
+    return out
+
+
+def installed_size_mb(python_version: str, requirements: list[str], cache: Path) -> float:
+    """Size on disk (MB) of ``requirements`` installed for the Lambda platform (x86_64, manylinux up to 2_34) with
+    ``pip install --target``, for CPython ``python_version``. Cached in ``cache`` (delete it to measure again)."""
+    known = json.loads(cache.read_text()) if cache.is_file() else {}
+    key = f"{python_version} {' '.join(requirements)}"
+    if key not in known:
+        with tempfile.TemporaryDirectory() as target:
+            platforms = [arg for p in LAMBDA_PLATFORMS for arg in ("--platform", p)]
+            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                            "--target", target, "--only-binary=:all:", "--implementation", "cp", "--python-version",
+                            python_version, *platforms, *requirements], check=True, capture_output=True)
+            known[key] = sum(p.stat().st_size for p in Path(target).rglob("*") if p.is_file()) / 1e6
+        cache.write_text(json.dumps(known, indent=2) + "\n")
+    return known[key]
+
+
+def cost_per_million(results: dict, lambda_monthly_cost) -> dict:
+    """Dollars per million predictions at each memory size, from each variant's warm duration.
+
+    A variant's warm duration is its inference p50 plus what the handler spends besides inference (download from
+    127.0.0.1, preprocessing, the rest), measured in the handler row; the handler row uses its own total. Single-
+    threaded work gets memory / 1,769 MB of a vCPU below 1,769 MB, so its duration is scaled by 1,769 / memory there.
+    """
+    handler = results.get("Lambda handler (LiteRT)", {})
+    pieces = handler.get("pieces_p50_ms", {})
+    besides_inference = sum(v for k, v in pieces.items() if k != "inference")
+    costs = {}
+    for name, result in results.items():
+        if "warm_p50_ms" not in result:
+            continue
+        warm = result["warm_p50_ms"]["median"] + (0 if result["runtime"] == "handler" else besides_inference)
+        costs[name] = {"warm_ms": warm}
+        for memory in MEMORY_MB:
+            duration = warm * max(1.0, FULL_VCPU_MB / memory)
+            costs[name][str(memory)] = lambda_monthly_cost(1_000_000, duration, memory)
+    return costs
+
+
+def machine() -> dict:
+    """The machine the figures come from."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version(),
+            "date": datetime.date.today().isoformat()}
+
+
+def _fmt(value, unit="", digits=1):
+    return f"{value:,.{digits}f}{unit}"
+
+
+def render_markdown(report: dict) -> str:
+    """The Markdown tables of a report (``results.json``): what the README and ``results.md`` show."""
+    m, s = report["machine"], report["settings"]
+    lines = [f"Measured on {m['cpu']} ({m['cores']} cores), {m['os']}, Python {m['python']}, {m['date']}, with "
+             f"`{report['command']}`: {s['runs']} fresh processes per row, up to {s['warm']} warm predictions each "
+             "(median over processes; range in brackets). Single-threaded unless the row says otherwise.", "",
+             "| runtime | cold start, s | imports + load, s | warm p50, ms | warm p95, ms | peak RSS, MB | "
+             "serving install, MB | model, MB | agrees with Keras |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in report["variants"].items():
+        if "skipped" in r:
+            lines.append(f"| {name} | skipped: {r['skipped']} | | | | | | | |")
+            continue
+        cold = r["cold_s"]
+        size = r.get("serving_install_mb")
+        lines.append(
+            f"| {name} | {_fmt(cold['median'], digits=2)} [{_fmt(cold['min'], digits=2)}–{_fmt(cold['max'], digits=2)}]"
+            f" | {_fmt(r['imports_s']['median'] + r['load_s']['median'], digits=2)}"
+            f" | {_fmt(r['warm_p50_ms']['median'], digits=2)} [{_fmt(r['warm_p50_ms']['min'], digits=2)}–"
+            f"{_fmt(r['warm_p50_ms']['max'], digits=2)}] | {_fmt(r['warm_p95_ms']['median'], digits=2)}"
+            f" | {_fmt(r['peak_rss_mb']['median'], digits=0)} | {'' if size is None else _fmt(size, digits=0)}"
+            f" | {_fmt(report['model_files_mb'][r['model']], digits=2)}"
+            f" | {r.get('top1_agreement', float('nan')):.0%} |")
+    handler = report["variants"].get("Lambda handler (LiteRT)", {})
+    if "pieces_p50_ms" in handler:
+        p, o = handler["pieces_p50_ms"], report["handler_overhead"]
+        lines += ["", "The handler's warm prediction, split (p50, ms): download from 127.0.0.1 and decoding "
+                  f"{p['download']:.2f} (of which JPEG decoding {handler['decode_p50_ms']:.2f}), "
+                  f"preprocessing {p['preprocess']:.2f}, inference {p['inference']:.2f}, "
+                  f"the rest (event, softmax, response) {p['rest']:.2f}. Without the download (images decoded "
+                  f"beforehand), a handler call takes {o['without_download_ms']:.2f} ms against "
+                  f"{o['bare_invoke_ms']:.2f} ms for a bare `set_tensor` / `invoke` / `get_tensor` on the same "
+                  f"preprocessed input, alternating in one loop: {o['over_bare_pct']:.1f} % overhead."]
+    q = report["quantization"]
+    lines += ["", f"Post-training quantization (validation accuracy on {q['images']} photos of `{q['source']}`):", "",
+              "| TF-Lite model | size, MB | accuracy | same answer as float32 | warm p50, ms |",
+              "|---|---|---|---|---|"]
+    rows = {"float32": "LiteRT", "dynamic": "LiteRT, dynamic-range", "float16": "LiteRT, float16"}
+    for key, name in rows.items():
+        r, warm = q[key], report["variants"].get(name, {}).get("warm_p50_ms", {}).get("median", float("nan"))
+        lines.append(f"| {key} | {r['size_mb']:.2f} | {r['accuracy']:.3f} | {r['agreement_with_float32']:.1%} "
+                     f"| {warm:.2f} |")
+    lines += ["", "Cost per million predictions (x86_64, us-east-1, no free tier; "
+              f"{report['price']['source']}):", "",
+              "| runtime | warm duration, ms | " + " | ".join(f"{mb:,} MB" for mb in MEMORY_MB) + " |",
+              "|---|---|" + "---|" * len(MEMORY_MB)]
+    for name, c in report["cost_per_million"].items():
+        lines.append(f"| {name} | {c['warm_ms']:.1f} | " + " | ".join(f"${c[str(mb)]:.2f}" for mb in MEMORY_MB) + " |")
+    lines += ["", report["price"]["assumption"]]
+    return "\n".join(lines) + "\n"
+
+
+def _log_axis(ax, ticks) -> None:
+    """A logarithmic x axis labelled with plain numbers."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def plot(report: dict, path: Path) -> None:
+    """Cold start (split), warm latency, peak memory and serving size per runtime, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = {k: v for k, v in report["variants"].items() if "skipped" not in v}
+    names = list(rows)
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.5), sharey=True)
+    left = np.zeros(len(names))
+    for key, label in [("startup_s", "Python start"), ("imports_s", "imports"), ("load_s", "model load"),
+                       ("first_s", "first answer")]:
+        values = np.array([rows[n][key]["median"] for n in names])
+        axes[0].barh(names, values, left=left, label=label)
+        left += values
+    axes[0].set_xlabel("cold start, s")
+    axes[0].legend(fontsize=8)
+    p50 = [rows[n]["warm_p50_ms"]["median"] for n in names]
+    p95 = [rows[n]["warm_p95_ms"]["median"] for n in names]
+    axes[1].barh(names, p50, xerr=[np.zeros(len(names)), np.subtract(p95, p50)], capsize=3)
+    axes[1].set_xlabel("warm latency, ms (p50, bar to p95)")
+    _log_axis(axes[1], [1, 2, 5, 10, 20, 50, 100, 200])
+    axes[2].barh(names, [rows[n]["peak_rss_mb"]["median"] for n in names])
+    axes[2].set_xlabel("peak RSS, MB")
+    sizes = [rows[n].get("serving_install_mb") or 0 for n in names]
+    axes[3].barh(names, sizes)
+    axes[3].set_xlabel("serving install for Lambda, MB")
+    if any(sizes):
+        _log_axis(axes[3], [50, 100, 200, 500, 1000, 2000])
+    axes[0].invert_yaxis()
+    fig.suptitle(f"Serving the clothing model: {report['machine']['cpu']}, single-threaded unless named")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def update_readme(markdown: str, readme: Path = README) -> bool:
+    """Replace the README's text between ``<!-- bench:begin -->`` and ``<!-- bench:end -->``. False if absent."""
+    text = readme.read_text()
+    begin, end = "<!-- bench:begin -->\n", "<!-- bench:end -->"
+    if begin not in text or end not in text:
+        return False
+    head, rest = text.split(begin, 1)
+    readme.write_text(head + begin + markdown + rest[rest.index(end):])
+    return True
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="fresh processes per runtime")
+    parser.add_argument("--warm", type=int, default=300, help="warm predictions per process (at least 20)")
+    parser.add_argument("--max-seconds", type=float, default=20, help="stop a process's warm loop after this long")
+    parser.add_argument("--only", nargs="*", default=None, help="measure only these rows (names as in the table)")
+    parser.add_argument("--data-dir", type=Path, default=SHARED_VALIDATION if SHARED_VALIDATION.is_dir() else None,
+                        help="validation photos for the quantization accuracy (default: ../shared's split, "
+                             "else the samples)")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="where results.json, .md and .png go")
+    parser.add_argument("--skip-sizes", action="store_true", help="do not install the serving sets to measure them")
+    parser.add_argument("--render-only", action="store_true",
+                        help="measure nothing: rewrite results.md, .png and the README from --output's results.json")
+    args = parser.parse_args(argv)
+    variants = {k: v for k, v in VARIANTS.items() if args.only is None or k in args.only}
+    args.output.mkdir(parents=True, exist_ok=True)
+    BENCH.mkdir(exist_ok=True)
+
+    sys.path.insert(0, str(REPO_ROOT))
+    from grading.targets import Target
+
+    # Chapter 01's reference solution and its price constants (one copy of the prices, with their source).
+    pricing = Target("solutions", REPO_ROOT).notebook("01_intro", "01_intro.ipynb")
+    if args.render_only:
+        write(derive(json.loads((args.output / "results.json").read_text()), pricing), args.output)
+        return 0
+    with tempfile.TemporaryDirectory() as work:
+        models, missing = prepare_models(Path(work))
+        report = {"command": "make bench" if argv is None and len(sys.argv) == 1 else
+                  "python solutions/02_tflite/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                  "machine": machine(), "settings": {"runs": args.runs, "warm": args.warm,
+                                                     "max_seconds": args.max_seconds},
+                  "model_files_mb": {k: p.stat().st_size / 1e6 for k, p in models.items()}}
+        report |= measure(variants, models, missing, args.runs, args.warm, args.max_seconds)
+        report["quantization"] = quantization_accuracy(models, args.data_dir)
+    classes = convert.KERAS_MODEL.with_name("labels.txt").read_text().split()
+    agreement(report["variants"], classes)
+    report["sizes_mb"] = {} if args.skip_sizes else {
+        name: installed_size_mb(version, requirements, BENCH / "sizes.json")
+        for name, (version, requirements) in SERVING_SETS.items()}
+    write(derive(report, pricing), args.output)
+    return 0
+
+
+def derive(report: dict, pricing) -> dict:
+    """Add what follows from the measurements: each row's serving install size, the handler's overhead over the bare
+    interpreter, the cost per million predictions (``pricing``: chapter 01's notebook namespace) and its basis."""
+    for name, result in report["variants"].items():
+        if "skipped" not in result:
+            result["serving_install_mb"] = report["sizes_mb"].get(SIZE_OF.get(name, name))
+    handler = report["variants"].get("Lambda handler (LiteRT)", {})
+    if "pieces_p50_ms" in handler:
+        without, bare = handler["without_download_p50_ms"], handler["bare_invoke_p50_ms"]
+        report["handler_overhead"] = {"without_download_ms": without, "bare_invoke_ms": bare,
+                                      "over_bare_pct": 100 * (without - bare) / without}
+    report["cost_per_million"] = cost_per_million(report["variants"], pricing.lambda_monthly_cost)
+    report["price"] = {
+        "per_gb_second_x86_64": pricing.PRICE_PER_GB_SECOND["x86_64"],
+        "per_million_requests": pricing.PRICE_PER_MILLION_REQUESTS,
+        "source": "aws.amazon.com/lambda/pricing, via chapter 01's lambda_monthly_cost",
+        "assumption": "Duration scales with memory as CPU share does: single-threaded work measured here on one core "
+                      "is taken to get a full vCPU at 1,769 MB and above and memory / 1,769 MB of one below, so its "
+                      "duration at 512 MB is 3.5 times the measured one. One core here is not one Lambda vCPU; "
+                      "a real download adds its own time, billed too."}
+    return report
+
+
+def write(report: dict, output: Path) -> None:
+    """Write results.json, results.md and results.png under ``output``; the README too when it is ``benchmarks/``."""
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    markdown = render_markdown(report)
+    (output / "results.md").write_text(markdown)
+    plot(report, output / "results.png")
+    if output.resolve() == OUTPUT.resolve() and update_readme(markdown):
+        print(f"Updated the performance section of {README.name}")
+    print(f"Wrote {output / 'results.json'}, results.md and results.png")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
