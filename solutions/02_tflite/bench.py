@@ -290,8 +290,9 @@ def render_markdown(report: dict) -> str:
         r, warm = q[key], report["variants"].get(name, {}).get("warm_p50_ms", {}).get("median", float("nan"))
         lines.append(f"| {key} | {r['size_mb']:.2f} | {r['accuracy']:.3f} | {r['agreement_with_float32']:.1%} "
                      f"| {warm:.2f} |")
-    lines += ["", "Cost per million predictions (x86_64, us-east-1, no free tier; "
-              f"{report['price']['source']}):", "",
+    price = report["price"]
+    lines += ["", f"Cost per million predictions: x86_64, us-east-1, ${price['per_gb_second_x86_64']:.10f} per GB-second "
+              f"and ${price['per_million_requests']:.2f} per million requests, no free tier ({price['source']}):", "",
               "| runtime | warm duration, ms | " + " | ".join(f"{mb:,} MB" for mb in MEMORY_MB) + " |",
               "|---|---|" + "---|" * len(MEMORY_MB)]
     for name, c in report["cost_per_million"].items():
