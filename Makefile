@@ -44,9 +44,10 @@ predict: $(SERVE)
 	@test -n "$(URL)" || { echo 'usage: make predict URL=https://example.com/photo.jpg'; exit 2; }
 	$(PY) solutions/03_lambda_code/demo.py "$(URL)"
 
-# CI: chapter folders in sync with solutions/, every test on the reference (graded ones included), every graded
+# CI: lint, chapter folders in sync with solutions/, every test on the reference (graded ones included), every graded
 # test failing on freshly generated starters (strict xfail), and the solution notebooks executed by nbval.
 test: $(DEV)
+	$(PY) -m ruff check grading solutions tests
 	$(PY) -m grading.starters --check
 	$(PY) -m pytest --target solutions
 	$(PY) -m pytest tests/graded --target starters -m graded

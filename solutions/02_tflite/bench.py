@@ -188,7 +188,9 @@ def quantization_accuracy(models: dict, data_dir: Path | None) -> dict:
     classes = convert.KERAS_MODEL.with_name("labels.txt").read_text().split()
     truth = np.array([classes.index(p.parent.name) for p in paths])
     x = convert.load_batch(paths, 128)
-    out = {"images": len(paths), "source": folder.relative_to(REPO_ROOT.parent).as_posix()}
+    source = folder.resolve()
+    out = {"images": len(paths), "source": source.relative_to(REPO_ROOT.parent).as_posix()
+           if source.is_relative_to(REPO_ROOT.parent) else source.as_posix()}
     reference = None
     for key in ("float32", "dynamic", "float16"):
         predicted = convert.tflite_logits(models[key], x).argmax(1)
@@ -291,8 +293,9 @@ def render_markdown(report: dict) -> str:
         lines.append(f"| {key} | {r['size_mb']:.2f} | {r['accuracy']:.3f} | {r['agreement_with_float32']:.1%} "
                      f"| {warm:.2f} |")
     price = report["price"]
-    lines += ["", f"Cost per million predictions: x86_64, us-east-1, ${price['per_gb_second_x86_64']:.10f} per GB-second "
-              f"and ${price['per_million_requests']:.2f} per million requests, no free tier ({price['source']}):", "",
+    lines += ["", "Cost per million predictions: x86_64, us-east-1, "
+              f"${price['per_gb_second_x86_64']:.10f} per GB-second and ${price['per_million_requests']:.2f} per "
+              f"million requests, no free tier ({price['source']}):", "",
               "| runtime | warm duration, ms | " + " | ".join(f"{mb:,} MB" for mb in MEMORY_MB) + " |",
               "|---|---|" + "---|" * len(MEMORY_MB)]
     for name, c in report["cost_per_million"].items():
