@@ -88,9 +88,12 @@ def prepare_models(work: Path) -> tuple[dict[str, Path], dict[str, str]]:
                   "m(np.zeros((1,) + m.input_shape[1:], np.float32)); "
                   "m.export(sys.argv[2], format='onnx', verbose=False)")
         env = dict(os.environ, PYTHONPATH=str(tools), TF_CPP_MIN_LOG_LEVEL="2")
-        subprocess.run([sys.executable, "-c", script, str(convert.KERAS_MODEL), str(onnx)], env=env, check=True,
-                       capture_output=True)
-        models["onnx"] = onnx
+        done = subprocess.run([sys.executable, "-c", script, str(convert.KERAS_MODEL), str(onnx)], env=env,
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            models["onnx"] = onnx
+        else:
+            missing["onnx"] = f"the ONNX export failed: {done.stderr.strip().splitlines()[-1:]}"
     else:
         missing["onnx"] = f"{tools} is missing (make bench installs tf2onnx there)"
     return models, missing
