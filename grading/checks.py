@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import importlib.util
 import json
 import math
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from grading.outcomes import exercise
+from grading.targets import Target
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = REPO_ROOT / "models"
@@ -48,17 +48,20 @@ def keras_model():
     return keras.models.load_model(KERAS_MODEL, compile=False)
 
 
+@functools.lru_cache(maxsize=1)
+def reference() -> Target:
+    """The reference chapters (``solutions/``), for the given code the checks reuse: never an exercise's solution
+    as the oracle of that same exercise."""
+    return Target("solutions", REPO_ROOT)
+
+
 def preprocessed(paths) -> np.ndarray:
-    """Images preprocessed as in training and serving (keras-image-helper, xception: x/127.5 - 1, 128 x 128).
+    """Images preprocessed as in training and serving: the reference ``convert.load_batch`` (keras-image-helper).
 
     Returns:
         float32 array of shape (len(paths), 128, 128, 3), values in [-1, 1].
     """
-    from keras_image_helper import create_preprocessor
-
-    size = int(keras_model().input_shape[1])
-    preprocessor = create_preprocessor("xception", target_size=(size, size))
-    return np.concatenate([preprocessor.from_path(str(p)) for p in paths]).astype(np.float32)
+    return reference().module("02_tflite", "convert.py").load_batch(list(paths), int(keras_model().input_shape[1]))
 
 
 def reference_probabilities(paths) -> np.ndarray:
@@ -71,10 +74,7 @@ def reference_probabilities(paths) -> np.ndarray:
 @contextmanager
 def served_samples():
     """The bundled samples served on 127.0.0.1 (``image_server.serve_directory``); yields the base URL."""
-    spec = importlib.util.spec_from_file_location(
-        "image_server", REPO_ROOT / "solutions" / "03_lambda_code" / "image_server.py")
-    image_server = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(image_server)
+    image_server = reference().module("03_lambda_code", "image_server.py")
     with image_server.serve_directory(SAMPLES_DIR) as base:
         yield base
 
@@ -129,9 +129,8 @@ def check_classify(fn):
 
 @exercise("02_tflite", "convert")
 def check_convert(fn):
-    """Check ``fn(keras_path, tflite_path) -> size in bytes``: a TF-Lite flatbuffer that agrees with Keras."""
-    from ai_edge_litert.interpreter import Interpreter
-
+    """Check ``fn(keras_path, tflite_path) -> size in bytes``: a TF-Lite flatbuffer that agrees with Keras.
+    The converted file is run by the reference ``tflite_logits`` (chapter 02's other exercise)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "converted.tflite"
         size = fn(KERAS_MODEL, out)
@@ -140,15 +139,10 @@ def check_convert(fn):
         assert size == len(data), f"convert should return the file's size ({len(data)} bytes), got {size!r}"
         # A TF-Lite model is a FlatBuffer whose file identifier, bytes 4-8, is "TFL3" (tensorflow/lite/schema).
         assert data[4:8] == b"TFL3", "the file is not a TF-Lite flatbuffer (no TFL3 identifier at bytes 4-8)"
-        interpreter = Interpreter(model_path=str(out))
-        interpreter.allocate_tensors()
         x = preprocessed(KNOWN_SAMPLES.values())
-        expected = keras_model().predict(x, verbose=0)
-        for row, want in zip(x, expected):
-            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], row[None])
-            interpreter.invoke()
-            got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
-            assert np.allclose(got, want, atol=1e-4), "the converted model's logits differ from Keras by more than 1e-4"
+        got = reference().module("02_tflite", "convert.py").tflite_logits(out, x)
+        assert np.allclose(got, keras_model().predict(x, verbose=0), atol=1e-4), (
+            "the converted model's logits differ from Keras by more than 1e-4")
 
 
 @exercise("02_tflite", "tflite_logits")

@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 BENCH = REPO_ROOT / ".bench"
 OUTPUT = REPO_ROOT / "benchmarks"
 README = REPO_ROOT / "README.md"
+CLASSES = convert.KERAS_MODEL.with_name("labels.txt").read_text().split()  # in the order of the model's outputs
 SHARED_VALIDATION = REPO_ROOT.parent / "shared" / "clothing-dataset-small" / "validation"
 ENV_PYTHON = {"main": Path(sys.executable), "onnxruntime": BENCH / "onnxruntime" / "bin" / "python",
               "tflite-runtime": BENCH / "tflite-runtime" / "bin" / "python"}
@@ -188,8 +189,7 @@ def quantization_accuracy(models: dict, data_dir: Path | None) -> dict:
     """
     folder = data_dir if data_dir and data_dir.is_dir() else convert.SAMPLES_DIR
     paths = convert.find_images(folder)
-    classes = convert.KERAS_MODEL.with_name("labels.txt").read_text().split()
-    truth = np.array([classes.index(p.parent.name) for p in paths])
+    truth = np.array([CLASSES.index(p.parent.name) for p in paths])
     x = convert.load_batch(paths, 128)
     source = folder.resolve()
     out = {"images": len(paths), "source": source.relative_to(REPO_ROOT.parent).as_posix()
@@ -400,8 +400,7 @@ def main(argv=None) -> int:
                   "model_files_mb": {k: p.stat().st_size / 1e6 for k, p in models.items()}}
         report |= measure(variants, models, missing, args.runs, args.warm, args.max_seconds)
         report["quantization"] = quantization_accuracy(models, args.data_dir)
-    classes = convert.KERAS_MODEL.with_name("labels.txt").read_text().split()
-    agreement(report["variants"], classes)
+    agreement(report["variants"], CLASSES)
     report["sizes_mb"] = {} if args.skip_sizes else {
         name: installed_size_mb(version, requirements, BENCH / "sizes.json")
         for name, (version, requirements) in SERVING_SETS.items()}
