@@ -69,9 +69,13 @@ class Target:
             module_name = f"graded_{self.kind}_{chapter}_{path.stem}"
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module  # dataclasses and pickling look a class's module up there
             sys.path.insert(0, str(path.parent))
             try:
                 spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_name]
+                raise
             finally:
                 sys.path.remove(str(path.parent))
             self._cache[path] = module

@@ -69,7 +69,7 @@ def build_command(tag: str = DEFAULT_TAG, architecture: str = "x86_64", dockerfi
 
 
 def run_command(tag: str = DEFAULT_TAG, port: int = 9000, architecture: str = "x86_64",
-                name: str | None = None) -> list[str]:
+                name: str | None = None, detach: bool = False) -> list[str]:
     """The ``docker run`` argv that starts the image's emulator, published on 127.0.0.1:``port`` only.
 
     ``--add-host host.docker.internal:host-gateway`` lets the function fetch images served on the host
@@ -79,6 +79,8 @@ def run_command(tag: str = DEFAULT_TAG, port: int = 9000, architecture: str = "x
                f"127.0.0.1:{port}:{CONTAINER_PORT}", "--add-host", "host.docker.internal:host-gateway"]
     if name:
         command += ["--name", name]
+    if detach:
+        command.append("--detach")
     return command + [tag]
 
 

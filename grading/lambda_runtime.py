@@ -1,0 +1,258 @@
+"""Run a task root as Lambda does, without Docker: ``awslambdaric`` against a minimal Lambda Runtime API.
+
+Inside Lambda (and inside the base image's emulator, ``aws-lambda-rie``), the runtime interface client
+``awslambdaric`` imports the handler named by ``CMD`` from the task root, then loops: ``GET
+/2018-06-01/runtime/invocation/next`` gives it an event, ``POST .../invocation/{request id}/response`` (or
+``/error``) returns the handler's answer. ``RuntimeAPI`` is that API on 127.0.0.1, with only those endpoints
+and ``/runtime/init/error``, as documented at docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html.
+``run_task_root`` starts Lambda's Python (3.13) on a task root, in a process whose ``sys.path`` holds only the
+task root, the standard library and the runtime client: what a handler sees in the image.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import http.server
+import json
+import os
+import platform
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+AWSLAMBDARIC = "awslambdaric==4.2.2"  # the runtime interface client in public.ecr.aws/lambda/python:3.13
+API = "/2018-06-01/runtime"
+
+
+class InitError(RuntimeError):
+    """The function failed to start (Lambda's ``Runtime.ImportModuleError`` and friends): ``error`` is the JSON the
+    runtime client posted to ``/runtime/init/error``, or None when the process died without posting one."""
+
+    def __init__(self, message: str, error: dict | None = None):
+        super().__init__(message)
+        self.error = error
+
+
+class RuntimeAPI(http.server.ThreadingHTTPServer):
+    """The Lambda Runtime API on 127.0.0.1 (an ephemeral port): ``invoke(event)`` hands an event to the next
+    ``GET .../invocation/next`` and waits for the function's response or error."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _RuntimeHandler)
+        self.events: queue.Queue = queue.Queue()
+        self.results: dict[str, queue.Queue] = {}
+        self.init_error: dict | None = None
+        self.init_failed = threading.Event()
+        self.alive = lambda: True  # run_task_root replaces it: is the function's process still running?
+        self.output = lambda: ""  # run_task_root replaces it: what the function's process printed so far
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # the function stopped mid-request
+            super().handle_error(request, client_address)
+
+    @property
+    def address(self) -> str:
+        """``host:port``, the value of ``AWS_LAMBDA_RUNTIME_API``."""
+        return f"{self.server_address[0]}:{self.server_address[1]}"
+
+    def invoke(self, event, timeout_s: float = 60.0) -> tuple[str, object]:
+        """Give ``event`` (any JSON value) to the function and wait for its answer.
+
+        Returns:
+            ``("response", value)`` or ``("error", {"errorMessage", "errorType", ...})``, JSON-decoded.
+
+        Raises:
+            InitError: the function failed to start, or its process died.
+            TimeoutError: no answer within ``timeout_s`` seconds.
+        """
+        request_id = str(uuid.uuid4())
+        self.results[request_id] = answers = queue.Queue()
+        self.events.put((request_id, json.dumps(event).encode()))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.init_failed.is_set():
+                raise InitError(f"the function failed to start: {self.init_error}", self.init_error)
+            try:
+                return answers.get(timeout=0.1)
+            except queue.Empty:
+                if not self.alive():
+                    raise InitError("the function's process exited") from None
+        raise TimeoutError(f"no answer from the function within {timeout_s} s")
+
+
+class _RuntimeHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: RuntimeAPI
+
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, status: int, body: bytes = b"", headers: dict | None = None):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))  # awslambdaric crashes on a response without it
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path != f"{API}/invocation/next":
+            return self._reply(404, b'{"errorMessage": "not found"}')
+        request_id, body = self.server.events.get()  # blocks, as Lambda's does, until there is an event
+        self._reply(200, body, {
+            "Lambda-Runtime-Aws-Request-Id": request_id,
+            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 60_000),
+            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:clothing-model",
+            "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}",
+        })
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        value = json.loads(body) if body else None
+        if self.path == f"{API}/init/error":
+            self.server.init_error = value
+            self.server.init_failed.set()
+            return self._reply(202, b'{"status": "OK"}')
+        prefix = f"{API}/invocation/"
+        request_id, _, kind = self.path.removeprefix(prefix).partition("/")
+        if not self.path.startswith(prefix) or kind not in ("response", "error") \
+                or request_id not in self.server.results:
+            return self._reply(404, b'{"errorMessage": "unknown request id"}')
+        self.server.results.pop(request_id).put((kind, value))
+        self._reply(202, b'{"status": "OK"}')
+
+
+class Emulator(http.server.ThreadingHTTPServer):
+    """What ``aws-lambda-rie`` does in the base image, on 127.0.0.1: each ``POST
+    /2015-03-31/functions/function/invocations`` (Lambda's Invoke API path) becomes one event for ``api``, and the
+    function's answer is the HTTP response: 200 with its JSON, or 200 with the error JSON and the header
+    ``X-Amz-Function-Error: Unhandled``, as Lambda's Invoke API does."""
+
+    daemon_threads = True
+
+    def __init__(self, api: RuntimeAPI, port: int = 0):
+        super().__init__(("127.0.0.1", port), _EmulatorHandler)
+        self.api = api
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+
+class _EmulatorHandler(http.server.BaseHTTPRequestHandler):
+    server: Emulator
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path != "/2015-03-31/functions/function/invocations":
+            status, headers, answer = 404, {}, {"message": "not found"}
+        else:
+            try:
+                kind, answer = self.server.api.invoke(json.loads(body or b"{}"))
+                status, headers = 200, ({"X-Amz-Function-Error": "Unhandled"} if kind == "error" else {})
+            except (InitError, TimeoutError, ValueError) as e:
+                status, headers, answer = 502, {}, {"errorMessage": str(e), "errorType": type(e).__name__}
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def find_python(version: str = "3.13") -> str | None:
+    """A working ``python<version>`` executable (on PATH, or installed by pyenv), or None."""
+    candidates = [shutil.which(f"python{version}"),
+                  *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}")))]
+    for candidate in filter(None, candidates):
+        try:
+            result = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                    capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if result.returncode == 0 and result.stdout.strip() == version:
+            return candidate
+    return None
+
+
+def host_architecture() -> str:
+    """This machine's architecture in Lambda's words (``x86_64`` or ``arm64``)."""
+    return "arm64" if platform.machine().lower() in ("arm64", "aarch64") else "x86_64"
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_client() -> Path:
+    """``awslambdaric`` and its dependencies for CPython 3.13 on this machine, installed once into a cache folder
+    (``~/.cache/serverless-dl/``) and reused.
+
+    Raises:
+        RuntimeError: pip cannot install it (no package index).
+    """
+    sys.path.insert(0, str(REPO_ROOT / "solutions" / "04_docker"))
+    try:
+        import lambda_wheels
+    finally:
+        sys.path.pop(0)
+    target = Path.home() / ".cache" / "serverless-dl" / f"{AWSLAMBDARIC.replace('==', '-')}-cp313-{host_architecture()}"
+    if not (target / "awslambdaric" / "__main__.py").is_file():
+        with tempfile.TemporaryDirectory(dir=target.parent.mkdir(parents=True, exist_ok=True) or target.parent) as tmp:
+            lambda_wheels.install(None, Path(tmp) / "ric", host_architecture(), extra=(AWSLAMBDARIC,))
+            shutil.rmtree(target, ignore_errors=True)
+            (Path(tmp) / "ric").rename(target)  # whole or not at all, if two processes race
+    return target
+
+
+@contextmanager
+def run_task_root(task_root: Path, handler: str, python: str, environment: dict | None = None):
+    """Start ``python -m awslambdaric <handler>`` on ``task_root`` against a ``RuntimeAPI``; yield the API.
+
+    The process sees only the task root, the standard library and the runtime client: ``-I -S`` (no site-packages,
+    no ``PYTHON*`` variables), an environment with nothing from this one but ``PATH``, and the task root as its
+    working directory. It is stopped on exit.
+
+    Args:
+        task_root: the folder that stands for ``/var/task``.
+        handler: ``module.function`` (the image's ``CMD``).
+        python: a CPython 3.13 executable (``find_python``).
+        environment: more environment variables for the function.
+    """
+    api = RuntimeAPI()
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    runtime = runtime_client()
+    bootstrap = (f"import sys; sys.path[:0] = [{str(task_root)!r}]; sys.path.append({str(runtime)!r}); "
+                 "from awslambdaric.__main__ import main; main(sys.argv)")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC",
+           "AWS_LAMBDA_RUNTIME_API": api.address, "LAMBDA_TASK_ROOT": str(task_root), "_HANDLER": handler,
+           "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13", "AWS_LAMBDA_FUNCTION_NAME": "clothing-model",
+           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+           "AWS_REGION": "us-east-1", **(environment or {})}
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen([python, "-I", "-S", "-c", bootstrap, handler], cwd=task_root, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    api.alive = lambda: process.poll() is None
+    api.output = lambda: (log.seek(0), log.read().decode(errors="replace"))[1]
+    try:
+        yield api
+    finally:
+        process.kill()
+        process.wait()
+        api.shutdown()
+        api.server_close()
+        log.close()
