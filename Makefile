@@ -11,7 +11,8 @@ CHAPTER ?=
 SUBMISSION ?=
 REPORT ?= grade-report.json
 
-.PHONY: help demo predict test lab check grade starters lint train convert bench clean
+.PHONY: help demo predict test lab check grade starters lint train convert bench image image-run image-invoke \
+        image-size lambda-wheels clean
 help:
 	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
@@ -24,6 +25,11 @@ help:
 	@echo "make train           train the model from scratch (about 40 minutes on 2 CPU cores)"
 	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity (QUANTIZATION=dynamic|float16)"
 	@echo "make bench           measure every way to serve the model (about 10 minutes; writes benchmarks/)"
+	@echo "make image           build the Lambda container image (Docker; ARCH=arm64, DOCKERFILE=04_docker/Dockerfile)"
+	@echo "make image-run       run the image's Lambda emulator on 127.0.0.1:9000 (PORT=...)"
+	@echo "make image-invoke URL=...   send an image URL to the running emulator and print the answer"
+	@echo "make image-size      the image's size from its layers' contents, beside a TensorFlow image (no Docker)"
+	@echo "make lambda-wheels   the wheels the image installs on x86_64 and arm64, and the glibc they need (no Docker)"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (keras-image-helper requires it); run make PYTHON=python3.11")'
@@ -96,6 +102,27 @@ $(BENCH)/tf2onnx/.installed: requirements/bench-tf2onnx.txt | $(PY)
 
 bench: $(DEV) $(BENCH)/onnxruntime/.installed $(BENCH)/tflite-runtime/.installed $(BENCH)/tf2onnx/.installed
 	$(PY) solutions/02_tflite/bench.py
+
+# Chapter 04: the container image. Building and running need a Docker engine; the other two do not.
+DOCKERFILE ?= solutions/04_docker/Dockerfile
+ARCH ?= x86_64
+TAG ?= clothing-model:latest
+PORT ?= 9000
+image: $(SERVE)
+	$(PY) solutions/04_docker/image.py build --dockerfile $(DOCKERFILE) --arch $(ARCH) --tag $(TAG)
+
+image-run: $(SERVE)
+	$(PY) solutions/04_docker/image.py run --arch $(ARCH) --tag $(TAG) --port $(PORT)
+
+image-invoke: $(SERVE)
+	@test -n "$(URL)" || { echo 'usage: make image-invoke URL=https://example.com/photo.jpg [PORT=9000]'; exit 2; }
+	$(PY) solutions/04_docker/image.py invoke "$(URL)" --port $(PORT)
+
+image-size: $(DEV)
+	$(PY) solutions/04_docker/image_size.py
+
+lambda-wheels: $(DEV)
+	$(PY) solutions/04_docker/lambda_wheels.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) .pytest_cache

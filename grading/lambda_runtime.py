@@ -87,6 +87,8 @@ class RuntimeAPI(http.server.ThreadingHTTPServer):
                 return answers.get(timeout=0.1)
             except queue.Empty:
                 if not self.alive():
+                    if self.init_failed.is_set():  # it posted its init error, then exited
+                        continue
                     raise InitError("the function's process exited") from None
         raise TimeoutError(f"no answer from the function within {timeout_s} s")
 

@@ -264,3 +264,30 @@ def test_image_builds_runs_and_classifies_through_the_emulator():
     finally:
         subprocess.run(["docker", "rm", "--force", name], capture_output=True, timeout=60)
     assert shutil.which("docker")
+
+
+# --- the image's expected size ---
+
+def test_readme_size_table_is_the_committed_measurement_rendered():
+    import image_size
+
+    report = json.loads(image_size.OUTPUT.read_text())
+    report["base_image"] = image_size.BASE_IMAGE
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = readme.split("<!-- image-size:begin -->\n")[1].split("<!-- image-size:end -->")[0]
+    assert block == image_size.render_markdown(report)
+    litert, tensorflow = report["litert"]["layers"], report["tensorflow"]["layers"]
+    assert set(litert) == set(tensorflow) == {"requirements", "model", "handler"}
+    assert tensorflow["requirements"]["mb"] > 5 * litert["requirements"]["mb"] > 0
+    assert report["litert"]["total"]["mb"] == pytest.approx(sum(layer["mb"] for layer in litert.values()), abs=0.1)
+
+
+def test_measure_counts_files_on_disk_and_compressed(tmp_path):
+    import image_size
+
+    (tmp_path / "zeros.bin").write_bytes(bytes(2_000_000))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "random.bin").write_bytes(__import__("os").urandom(1_000_000))
+    sizes = image_size.measure([tmp_path / "zeros.bin", tmp_path / "sub"], tmp_path)
+    assert sizes["mb"] == 3.0
+    assert 1.0 <= sizes["compressed_mb"] < 1.1  # the zeros compress to almost nothing, the random bytes not at all

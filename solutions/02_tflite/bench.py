@@ -29,6 +29,9 @@ from pathlib import Path
 import convert
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "04_docker"))
+import lambda_wheels  # noqa: E402  (chapter 04: the pip options that pick Lambda's wheels)
+
 REPO_ROOT = convert.REPO_ROOT
 HERE = Path(__file__).resolve().parent
 BENCH = REPO_ROOT / ".bench"
@@ -50,9 +53,8 @@ VARIANTS = {
     "tflite-runtime 2.14": ("tflite-runtime", "float32", 1, "tflite-runtime"),
     "Lambda handler (LiteRT)": ("handler", "float32", None, "main"),
 }
-# The serving requirements of each runtime, installed for the Lambda platform to measure their size on disk.
-LAMBDA_PLATFORMS = ["manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_27_x86_64",
-                    "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+# The serving requirements of each runtime, installed for the Lambda platform (chapter 04's lambda_wheels) to measure
+# their size on disk.
 SERVING_SETS = {
     "Keras (TensorFlow)": ("3.13", ["tensorflow-cpu==2.21.0", "pillow", "keras-image-helper==0.0.2"]),
     "LiteRT": ("3.13", ["-r", str(REPO_ROOT / "requirements" / "serve.txt")]),
@@ -210,10 +212,9 @@ def installed_size_mb(python_version: str, requirements: list[str], cache: Path)
     key = f"{python_version} {' '.join(requirements)}"
     if key not in known:
         with tempfile.TemporaryDirectory() as target:
-            platforms = [arg for p in LAMBDA_PLATFORMS for arg in ("--platform", p)]
             subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                            "--target", target, "--only-binary=:all:", "--implementation", "cp", "--python-version",
-                            python_version, *platforms, *requirements], check=True, capture_output=True)
+                            "--target", target, *lambda_wheels.pip_platform_args("x86_64", python_version),
+                            *requirements], check=True, capture_output=True)
             known[key] = sum(p.stat().st_size for p in Path(target).rglob("*") if p.is_file()) / 1e6
         cache.write_text(json.dumps(known, indent=2) + "\n")
     return known[key]
@@ -354,10 +355,10 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def update_readme(markdown: str, readme: Path = README) -> bool:
-    """Replace the README's text between ``<!-- bench:begin -->`` and ``<!-- bench:end -->``. False if absent."""
+def update_readme(markdown: str, readme: Path = README, marker: str = "bench") -> bool:
+    """Replace the README's text between ``<!-- {marker}:begin -->`` and ``<!-- {marker}:end -->``. False if absent."""
     text = readme.read_text()
-    begin, end = "<!-- bench:begin -->\n", "<!-- bench:end -->"
+    begin, end = f"<!-- {marker}:begin -->\n", f"<!-- {marker}:end -->"
     if begin not in text or end not in text:
         return False
     head, rest = text.split(begin, 1)
