@@ -388,7 +388,9 @@ def check_task_root(dockerfile: Path, context: Path):
             raise AssertionError(str(e)) from None
         handler = image.cmd[0] if isinstance(image.cmd, list) and image.cmd else str(image.cmd)
         python = lambda_runtime.find_python("3.13")
-        with served_samples() as base, lambda_runtime.run_task_root(root, handler, python) as api:
+        site_packages = Path(tmp) / task_root.SITE_PACKAGES.lstrip("/")  # pip install without --target
+        with served_samples() as base, lambda_runtime.run_task_root(
+                root, handler, python, site_packages=site_packages if site_packages.is_dir() else None) as api:
             url = {name: f"{base}/{path.relative_to(SAMPLES_DIR).as_posix()}" for name, path in KNOWN_SAMPLES.items()}
             requests = [({"url": url["pants"]}, "pants"), (_event("apigw-http-v2.json", url["shoes"]), "shoes"),
                         ({}, 400), ({"url": url["hat"]}, "hat")]

@@ -222,7 +222,8 @@ def runtime_client() -> Path:
 
 
 @contextmanager
-def run_task_root(task_root: Path, handler: str, python: str, environment: dict | None = None):
+def run_task_root(task_root: Path, handler: str, python: str, environment: dict | None = None,
+                  site_packages: Path | None = None):
     """Start ``python -m awslambdaric <handler>`` on ``task_root`` against a ``RuntimeAPI``; yield the API.
 
     The process sees only the task root, the standard library and the runtime client: ``-I -S`` (no site-packages,
@@ -234,11 +235,14 @@ def run_task_root(task_root: Path, handler: str, python: str, environment: dict 
         handler: ``module.function`` (the image's ``CMD``).
         python: a CPython 3.13 executable (``find_python``).
         environment: more environment variables for the function.
+        site_packages: the folder standing for the image's ``/var/lang/lib/python3.13/site-packages``, where a
+            ``pip install`` without ``--target`` puts packages (after the task root on ``sys.path``, as in Lambda).
     """
     api = RuntimeAPI()
     threading.Thread(target=api.serve_forever, daemon=True).start()
     runtime = runtime_client()
-    bootstrap = (f"import sys; sys.path[:0] = [{str(task_root)!r}]; sys.path.append({str(runtime)!r}); "
+    after = [str(p) for p in (site_packages, runtime) if p is not None]
+    bootstrap = (f"import sys; sys.path[:0] = [{str(task_root)!r}]; sys.path += {after!r}; "
                  "from awslambdaric.__main__ import main; main(sys.argv)")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC",
            "AWS_LAMBDA_RUNTIME_API": api.address, "LAMBDA_TASK_ROOT": str(task_root), "_HANDLER": handler,

@@ -291,3 +291,14 @@ def test_measure_counts_files_on_disk_and_compressed(tmp_path):
     sizes = image_size.measure([tmp_path / "zeros.bin", tmp_path / "sub"], tmp_path)
     assert sizes["mb"] == 3.0
     assert 1.0 <= sizes["compressed_mb"] < 1.1  # the zeros compress to almost nothing, the random bytes not at all
+
+
+def test_a_dockerfile_that_installs_into_site_packages_also_runs(tmp_path):
+    """AWS's own samples run `pip install -r requirements.txt` without --target: the packages land in the runtime's
+    site-packages, which is on Lambda's sys.path too. The check accepts that layout."""
+    if reason := checks.task_root_unavailable():
+        pytest.skip(reason)
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(DOCKERFILE.read_text().replace(' --target "${LAMBDA_TASK_ROOT}"', ""))
+    assert "--target" not in dockerfile.read_text()
+    pip_or_skip(checks.check_task_root, dockerfile, REPO_ROOT)
