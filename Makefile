@@ -10,8 +10,12 @@ URL    ?=
 CHAPTER ?=
 SUBMISSION ?=
 REPORT ?= grade-report.json
+REGION ?=
+NAME ?=
+ARGS ?=
+AWS_ARGS = $(if $(REGION),--region $(REGION)) $(if $(NAME),--name $(NAME))
 
-.PHONY: help demo predict test lab check grade starters lint train convert bench clean
+.PHONY: help demo predict test lab check grade starters lint train convert bench clean deploy destroy api serve
 help:
 	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
@@ -24,6 +28,11 @@ help:
 	@echo "make train           train the model from scratch (about 40 minutes on 2 CPU cores)"
 	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity (QUANTIZATION=dynamic|float16)"
 	@echo "make bench           measure every way to serve the model (about 10 minutes; writes benchmarks/)"
+	@echo "make deploy          build and push the image, create or update the Lambda function in your AWS account"
+	@echo "                     (REGION=... NAME=... ARGS='--dry-run' or '--no-build --memory 2048 ...')"
+	@echo "make api             put a throttled HTTP API (POST /predict) in front of it; prints the invoke URL"
+	@echo "make destroy         delete everything deploy and api created (ARGS=--dry-run lists it)"
+	@echo "make serve           the handler behind a local HTTP server on 127.0.0.1:8080, as API Gateway calls it"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (keras-image-helper requires it); run make PYTHON=python3.11")'
@@ -96,6 +105,20 @@ $(BENCH)/tf2onnx/.installed: requirements/bench-tf2onnx.txt | $(PY)
 
 bench: $(DEV) $(BENCH)/onnxruntime/.installed $(BENCH)/tflite-runtime/.installed $(BENCH)/tf2onnx/.installed
 	$(PY) solutions/02_tflite/bench.py
+
+# Chapters 05 and 06: your AWS account (credentials and region from the AWS CLI's configuration or the environment).
+deploy: $(DEV)
+	$(PY) solutions/05_deploy/deploy.py deploy $(AWS_ARGS) $(ARGS)
+
+api: $(DEV)
+	$(PY) solutions/06_api_gateway/api.py create $(AWS_ARGS) $(ARGS)
+
+destroy: $(DEV)
+	$(PY) solutions/06_api_gateway/api.py destroy $(AWS_ARGS) $(ARGS)
+	$(PY) solutions/05_deploy/deploy.py destroy $(AWS_ARGS) $(ARGS)
+
+serve: $(SERVE)
+	$(PY) solutions/06_api_gateway/serve.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) .pytest_cache
