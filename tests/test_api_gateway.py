@@ -109,3 +109,16 @@ def test_make_serve_runs_the_server_until_stopped(image_host):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_malformed_proxy_response_is_a_502_as_from_api_gateway():
+    def body_not_a_string(event, context):
+        return {"statusCode": 200, "body": {"top_class": "pants"}}
+
+    def no_status_code(event, context):
+        return {"top_class": "pants"}
+
+    with serve.serve(lambda_handler=body_not_a_string) as url:
+        assert post(url, b"{}") == (502, {"message": "Internal Server Error"})
+    with serve.serve(lambda_handler=no_status_code) as url:
+        assert post(url, b"{}") == (200, {"top_class": "pants"})

@@ -47,6 +47,23 @@ def http_api_event(method: str, path: str, headers: dict, body: bytes, source_ip
     return event
 
 
+def proxy_response(response) -> tuple[int, dict, str]:
+    """(status, headers, body) of the HTTP response API Gateway makes of a handler's return value (payload 2.0).
+
+    ``{"statusCode": int, "headers": {...}, "body": str}`` is used as it is. A dict without ``statusCode`` is taken
+    as the body of a 200 (format 2.0 infers that; 1.0 does not). A ``statusCode`` with a body that is not a string
+    is a malformed proxy response: 502 ``{"message": "Internal Server Error"}``, the real answer lost.
+    """
+    json_type = {"Content-Type": "application/json"}
+    if isinstance(response, dict) and "statusCode" in response:
+        body = response.get("body")
+        if body is None or isinstance(body, str):
+            headers = {**json_type, **(response.get("headers") or {})}
+            return int(response["statusCode"]), headers, body or ""
+        return 502, json_type, json.dumps({"message": "Internal Server Error"})
+    return 200, json_type, json.dumps(response)
+
+
 def make_handler(lambda_handler):
     """An ``http.server`` request handler class that answers ``POST /predict`` with ``lambda_handler``."""
 
@@ -80,13 +97,11 @@ def make_handler(lambda_handler):
                                    self.client_address[0])
             try:
                 response = lambda_handler(event, None)
-                status, body = int(response["statusCode"]), response["body"]
-                headers = dict(response.get("headers") or {})
             except Exception as e:  # the handler never raises; if it did, API Gateway would answer 500 like this
                 self.log_message("handler failed: %r", e)
-                status, headers, body = 500, {}, json.dumps({"message": "Internal Server Error"})
-            headers.setdefault("Content-Type", "application/json")
-            self._send(status, headers, body)
+                return self._send(500, {"Content-Type": "application/json"},
+                                  json.dumps({"message": "Internal Server Error"}))
+            self._send(*proxy_response(response))
 
         do_GET = do_PUT = do_DELETE = do_PATCH = _not_found
 
