@@ -64,14 +64,16 @@ def proxy_response(response) -> tuple[int, dict, str]:
     return 200, json_type, json.dumps(response)
 
 
-def make_handler(lambda_handler):
-    """An ``http.server`` request handler class that answers ``POST /predict`` with ``lambda_handler``."""
+def make_handler(lambda_handler, log: bool = True):
+    """An ``http.server`` request handler class that answers ``POST /predict`` with ``lambda_handler``; ``log``
+    writes one line per request to stderr."""
 
     class ApiGatewayHandler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format, *args):
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+            if log:
+                sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
         def _send(self, status: int, headers: dict, body: str) -> None:
             data = body.encode()
@@ -98,7 +100,7 @@ def make_handler(lambda_handler):
             try:
                 response = lambda_handler(event, None)
             except Exception as e:  # the handler never raises; if it did, API Gateway would answer 500 like this
-                self.log_message("handler failed: %r", e)
+                sys.stderr.write(f"handler failed: {e!r}\n")
                 return self._send(500, {"Content-Type": "application/json"},
                                   json.dumps({"message": "Internal Server Error"}))
             self._send(*proxy_response(response))
@@ -109,8 +111,9 @@ def make_handler(lambda_handler):
 
 
 @contextmanager
-def serve(port: int = 0, lambda_handler=None):
-    """Serve ``lambda_handler`` (chapter 03's by default) on 127.0.0.1:``port`` in a background thread.
+def serve(port: int = 0, lambda_handler=None, log: bool = False):
+    """Serve ``lambda_handler`` (chapter 03's by default) on 127.0.0.1:``port`` in a background thread; ``log``
+    writes one line per request to stderr.
 
     Yields:
         the endpoint URL, ``http://127.0.0.1:PORT/predict``.
@@ -120,7 +123,7 @@ def serve(port: int = 0, lambda_handler=None):
         import lambda_function
 
         lambda_handler = lambda_function.lambda_handler
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), make_handler(lambda_handler))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), make_handler(lambda_handler, log))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -135,7 +138,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
-    with serve(args.port) as endpoint:
+    with serve(args.port, log=True) as endpoint:
         print(f"Serving the Lambda handler at {endpoint} (POST {{\"url\": ...}}); Ctrl-C stops it.\n"
               f"Try: python solutions/06_api_gateway/predict.py {endpoint} IMAGE_URL", flush=True)
         try:
