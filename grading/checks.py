@@ -388,6 +388,11 @@ def check_ensure_function(module):
             assert isinstance(config, dict) and config.get("FunctionName") == GRADED_NAME, (
                 f"return the function's configuration (get_function_configuration), got {config!r}")
             assert config.get("MemorySize") == memory, "return the configuration after the update, not before"
+            if what == "created":
+                lam.publish_version(FunctionName=GRADED_NAME)  # as a deployment would: version 1 must survive updates
+        versions = [v["Version"] for v in lam.list_versions_by_function(FunctionName=GRADED_NAME)["Versions"]]
+        assert "1" in versions, ("a second call should update the function in place (update_function_code, "
+                                 "update_function_configuration): deleting and re-creating it loses its versions")
         names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
         assert names == [GRADED_NAME], f"a second call should update the function, not add one: {names}"
 
