@@ -10,9 +10,13 @@ URL    ?=
 CHAPTER ?=
 SUBMISSION ?=
 REPORT ?= grade-report.json
+REGION ?=
+NAME ?=
+ARGS ?=
+AWS_ARGS = $(if $(REGION),--region $(REGION)) $(if $(NAME),--name $(NAME))
 
 .PHONY: help demo predict test lab check grade starters lint train convert bench image image-run image-invoke \
-        image-size lambda-wheels clean
+        image-size lambda-wheels deploy destroy api serve clean
 help:
 	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
@@ -30,6 +34,11 @@ help:
 	@echo "make image-invoke URL=...   send an image URL to the running emulator and print the answer"
 	@echo "make image-size      the image's size from its layers' contents, beside a TensorFlow image (no Docker)"
 	@echo "make lambda-wheels   the wheels the image installs on x86_64 and arm64, and the glibc they need (no Docker)"
+	@echo "make deploy          build and push the image, create or update the Lambda function in your AWS account"
+	@echo "                     (REGION=... NAME=... ARGS='--dry-run' or '--no-build --memory 2048 ...')"
+	@echo "make api             put a throttled HTTP API (POST /predict) in front of it; prints the invoke URL"
+	@echo "make destroy         delete everything deploy and api created (ARGS=--dry-run lists it)"
+	@echo "make serve           the handler behind a local HTTP server on 127.0.0.1:8080, as API Gateway calls it"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (keras-image-helper requires it); run make PYTHON=python3.11")'
@@ -41,7 +50,7 @@ $(SERVE): requirements/serve.txt | $(PY)
 
 $(DEV): requirements/dev.txt requirements/serve.txt | $(PY)
 	$(PIP) -r requirements/dev.txt
-	@touch $@ $(SERVE)
+	@touch $@ $(SERVE) $(DEPLOY)
 
 demo: $(SERVE)
 	$(PY) solutions/03_lambda_code/demo.py
@@ -123,6 +132,26 @@ image-size: $(DEV)
 
 lambda-wheels: $(DEV)
 	$(PY) solutions/04_docker/lambda_wheels.py
+
+# Chapters 05 and 06: your AWS account (credentials and region from the AWS CLI's configuration or the environment).
+# They need only the serving requirements and boto3 (requirements/deploy.txt), not the tutorial environment.
+DEPLOY := $(VENV)/.deploy-installed
+$(DEPLOY): requirements/deploy.txt $(SERVE)
+	$(PIP) -r requirements/deploy.txt
+	@touch $@
+
+deploy: $(DEPLOY)
+	$(PY) solutions/05_deploy/deploy.py deploy --arch $(ARCH) $(AWS_ARGS) $(ARGS)
+
+api: $(DEPLOY)
+	$(PY) solutions/06_api_gateway/api.py create $(AWS_ARGS) $(ARGS)
+
+destroy: $(DEPLOY)
+	$(PY) solutions/06_api_gateway/api.py destroy $(AWS_ARGS) $(ARGS)
+	$(PY) solutions/05_deploy/deploy.py destroy $(AWS_ARGS) $(ARGS)
+
+serve: $(SERVE)
+	$(PY) solutions/06_api_gateway/serve.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) .pytest_cache

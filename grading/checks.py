@@ -1,4 +1,4 @@
-"""Checks for every exercise of chapters 01-04: one copy, used by the notebooks' check cells and by the graded tests.
+"""Checks for every exercise of chapters 01-06: one copy, used by the notebooks' check cells and by the graded tests.
 
 Each check takes the student's function (or module) and raises ``NotAttempted`` (the stub is still there),
 ``Incorrect`` (a wrong answer; the message says what was expected) or prints ``<name>: correct``.
@@ -11,14 +11,17 @@ from __future__ import annotations
 import ast
 import base64
 import functools
+import hashlib
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -411,6 +414,260 @@ def check_task_root(dockerfile: Path, context: Path):
                     assert answer.get("error", {}).get("status") == 400, f"{{}} should be answered 400, got {answer}"
                 else:
                     assert answer.get("top_class") == expected, f"{event} should be {expected}, got {answer}"
+# --------------------------------------------------------------------------------------------- chapters 05 and 06
+
+# The settings of moto that make it check what matters here (../shared/FACTS.md): create_function refuses an image
+# that is not in moto's ECR, and an image function can be invoked without Docker (moto then echoes the event instead
+# of running the handler). MOTO_IAM_LOAD_MANAGED_POLICIES=true (AWSLambdaBasicExecutionRole exists) is set by
+# mock_aws_account(managed_policies=True) only: loading them takes about 4 s.
+MOTO_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+            "MOTO_LAMBDA_STUB_ECR": "false"}
+MOTO_CONFIG = {"lambda": {"use_docker": False}}
+PROJECT_TAG = ("project", "serverless-dl-clothing")  # the tag chapter 05 puts on every resource it creates
+BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+GRADED_NAME = "graded-clothing"
+
+
+@contextmanager
+def mock_aws_account(region: str = "us-east-1", managed_policies: bool = False):
+    """A fresh fake AWS account (moto's ``mock_aws``) with ``MOTO_ENV``, fake credentials and ``region``; no
+    ``AWS_ENDPOINT_URL`` or profile from the caller's environment gets through. Yields a ``boto3.Session``.
+
+    Args:
+        managed_policies: load AWS's managed IAM policies, which attaching AWSLambdaBasicExecutionRole needs.
+    """
+    import boto3
+    from moto import mock_aws
+
+    removed = [key for key in os.environ if key.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"))]
+    env = {**MOTO_ENV, "AWS_DEFAULT_REGION": region, "AWS_REGION": region,
+           "MOTO_IAM_LOAD_MANAGED_POLICIES": str(managed_policies).lower()}
+    with mock.patch.dict(os.environ, env):
+        for key in removed:
+            del os.environ[key]
+        with mock_aws(config=MOTO_CONFIG):
+            yield boto3.Session(region_name=region)
+
+
+def put_fake_image(ecr, repository: str, tag: str) -> str:
+    """Put an image manifest into (moto's) ECR as ``repository:tag``, as ``docker push`` would; no Docker needed.
+    Its one layer's digest is derived from ``tag``, so each tag is a different image. Returns the image digest."""
+    layer = "sha256:" + hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1469,
+                           "digest": "sha256:" + hashlib.sha256(tag.encode()).hexdigest()},
+                "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 4_500_000,
+                            "digest": layer}]}
+    image = ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag)["image"]
+    return image["imageId"]["imageDigest"]
+
+
+def _fake_images(session, repository: str, tags=("v1", "v2")) -> list[str]:
+    """An ECR repository holding one fake image per tag; returns their URIs pinned by digest."""
+    ecr = session.client("ecr")
+    uri = ecr.create_repository(repositoryName=repository)["repository"]["repositoryUri"]
+    return [f"{uri}@{put_fake_image(ecr, repository, tag)}" for tag in tags]
+
+
+def _lambda_role(session, name: str) -> str:
+    """An execution role made with plain boto3 calls (for the checks of other exercises); returns its ARN."""
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    return session.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def _tags(pairs) -> dict:
+    return {p["Key"]: p["Value"] for p in pairs} if isinstance(pairs, list) else dict(pairs or {})
+
+
+@exercise("05_deploy", "ensure_role")
+def check_ensure_role(module):
+    """Check ``module.ensure_role(iam, name) -> arn`` in a moto account: trust policy, policies, tags, idempotence."""
+    with mock_aws_account(managed_policies=True) as session:
+        iam = session.client("iam")
+        name = f"{GRADED_NAME}-role"
+        arn = module.ensure_role(iam, name)
+        try:
+            role = iam.get_role(RoleName=name)["Role"]
+        except iam.exceptions.NoSuchEntityException:
+            raise AssertionError(f"ensure_role should create the role {name!r}; there is none") from None
+        assert arn == role["Arn"], f"ensure_role should return the role's ARN {role['Arn']}, got {arn!r}"
+        document = role["AssumeRolePolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        statements = document.get("Statement", [])
+        assert len(statements) == 1, f"the trust policy should have one statement, got {statements}"
+        statement = statements[0]
+        actions = statement.get("Action")
+        assert statement.get("Effect") == "Allow" and actions in ("sts:AssumeRole", ["sts:AssumeRole"]), (
+            f"the trust policy should Allow sts:AssumeRole, got {statement}")
+        assert statement.get("Principal") in ({"Service": "lambda.amazonaws.com"},
+                                              {"Service": ["lambda.amazonaws.com"]}), (
+            f"only the Lambda service (lambda.amazonaws.com) should be trusted, got {statement.get('Principal')}")
+        attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]]
+        assert attached == [BASIC_EXECUTION_POLICY], (
+            f"the role should have AWSLambdaBasicExecutionRole attached and nothing else, got {attached}")
+        assert not iam.list_role_policies(RoleName=name)["PolicyNames"], "the role should have no inline policies"
+        tags = _tags(iam.list_role_tags(RoleName=name)["Tags"])
+        assert tags.get(PROJECT_TAG[0]) == PROJECT_TAG[1], f"tag the role {PROJECT_TAG[0]}={PROJECT_TAG[1]}, got {tags}"
+        try:
+            again = module.ensure_role(iam, name)
+        except iam.exceptions.EntityAlreadyExistsException:
+            raise AssertionError("a second call failed with EntityAlreadyExists: look the role up first") from None
+        assert again == arn, f"a second call should return the same role, got {again!r}"
+        attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+        assert len(attached) == 1, f"after a second call the role should still have one policy, got {attached}"
+
+
+@exercise("05_deploy", "ensure_function")
+def check_ensure_function(module):
+    """Check ``module.ensure_function``: creates an image function pinned by digest, then updates it in place."""
+    with mock_aws_account() as session:
+        first, second = _fake_images(session, GRADED_NAME)
+        role = _lambda_role(session, f"{GRADED_NAME}-role")
+        lam = session.client("lambda")
+        cases = [(first, 1024, 30, "created"), (second, 2048, 60, "updated (new image, memory and timeout)")]
+        for image_uri, memory, timeout, what in cases:
+            config = module.ensure_function(lam, GRADED_NAME, image_uri, role, memory, timeout, "x86_64")
+            try:
+                function = lam.get_function(FunctionName=GRADED_NAME)
+            except lam.exceptions.ResourceNotFoundException:
+                raise AssertionError(f"ensure_function should create the function {GRADED_NAME!r}") from None
+            got = function["Configuration"]
+            assert got.get("PackageType") == "Image", f"create the function with PackageType='Image', got {got}"
+            assert function["Code"].get("ImageUri") == image_uri, (
+                f"{what}: the function should run {image_uri}, got {function['Code'].get('ImageUri')}")
+            assert (got["MemorySize"], got["Timeout"]) == (memory, timeout), (
+                f"{what}: expected {memory} MB and {timeout} s, got {got['MemorySize']} MB and {got['Timeout']} s")
+            assert got.get("Architectures") == ["x86_64"], f"expected Architectures ['x86_64'], got {got}"
+            assert got["Role"] == role, f"the function should use the execution role {role}, got {got['Role']}"
+            assert got.get("State") == "Active", f"wait until the function is Active, got {got.get('State')}"
+            tags = function.get("Tags") or {}
+            assert tags.get(PROJECT_TAG[0]) == PROJECT_TAG[1], f"tag the function {PROJECT_TAG[0]}={PROJECT_TAG[1]}"
+            assert isinstance(config, dict) and config.get("FunctionName") == GRADED_NAME, (
+                f"return the function's configuration (get_function_configuration), got {config!r}")
+            assert config.get("MemorySize") == memory, "return the configuration after the update, not before"
+            if what == "created":
+                lam.publish_version(FunctionName=GRADED_NAME)  # as a deployment would: version 1 must survive updates
+        versions = [v["Version"] for v in lam.list_versions_by_function(FunctionName=GRADED_NAME)["Versions"]]
+        assert "1" in versions, ("a second call should update the function in place (update_function_code, "
+                                 "update_function_configuration): deleting and re-creating it loses its versions")
+        names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+        assert names == [GRADED_NAME], f"a second call should update the function, not add one: {names}"
+
+
+@exercise("05_deploy", "publish_and_alias")
+def check_publish_and_alias(module):
+    """Check ``module.publish_and_alias(lambda_client, name) -> (version, alias ARN)``: live follows each release."""
+    with mock_aws_account() as session:
+        first, second = _fake_images(session, GRADED_NAME)
+        lam = session.client("lambda")
+        lam.create_function(FunctionName=GRADED_NAME, PackageType="Image", Code={"ImageUri": first},
+                            Role=_lambda_role(session, f"{GRADED_NAME}-role"))
+        released = []
+        for image_uri in (first, second):
+            if released:
+                lam.update_function_code(FunctionName=GRADED_NAME, ImageUri=image_uri)
+            result = module.publish_and_alias(lam, GRADED_NAME)
+            assert isinstance(result, tuple) and len(result) == 2, f"return (version, alias ARN), got {result!r}"
+            version, arn = result
+            versions = [v["Version"] for v in lam.list_versions_by_function(FunctionName=GRADED_NAME)["Versions"]]
+            assert version in versions and version != "$LATEST", (
+                f"publish a version (publish_version) and return its number; versions are {versions}, got {version!r}")
+            try:
+                alias = lam.get_alias(FunctionName=GRADED_NAME, Name="live")
+            except lam.exceptions.ResourceNotFoundException:
+                raise AssertionError("there is no alias 'live': create it (create_alias)") from None
+            assert alias["FunctionVersion"] == version, (
+                f"the alias live should point at the version just published ({version}), "
+                f"got {alias['FunctionVersion']}")
+            assert arn == alias["AliasArn"], f"return the alias's ARN {alias['AliasArn']}, got {arn!r}"
+            code = lam.get_function(FunctionName=GRADED_NAME, Qualifier="live")["Code"]["ImageUri"]
+            assert code == image_uri, f"live should run {image_uri}, runs {code}"
+            released.append(version)
+        assert released[0] != released[1], f"the second release should be a new version, got {released}"
+        aliases = [a["Name"] for a in lam.list_aliases(FunctionName=GRADED_NAME)["Aliases"]]
+        assert aliases == ["live"], f"update the alias on later releases, do not add aliases: {aliases}"
+
+
+@exercise("06_api_gateway", "ensure_route")
+def check_ensure_route(module):
+    """Check ``module.ensure_route(apigw, api_id, function_arn)``: one proxy integration (2.0) and POST /predict."""
+    with mock_aws_account() as session:
+        apigw = session.client("apigatewayv2")
+        api_id = apigw.create_api(Name=f"{GRADED_NAME}-api", ProtocolType="HTTP")["ApiId"]
+        alias = f"arn:aws:lambda:us-east-1:123456789012:function:{GRADED_NAME}:live"
+        other = f"arn:aws:lambda:us-east-1:123456789012:function:{GRADED_NAME}-2:live"
+        for target, what in [(alias, "first call"), (alias, "second call"), (other, "another function")]:
+            result = module.ensure_route(apigw, api_id, target)
+            assert isinstance(result, tuple) and len(result) == 2, f"return (integration id, route id), got {result!r}"
+            integrations = {i["IntegrationId"]: i for i in apigw.get_integrations(ApiId=api_id)["Items"]}
+            routes = apigw.get_routes(ApiId=api_id)["Items"]
+            assert [r["RouteKey"] for r in routes] == ["POST /predict"], (
+                f"{what}: the API should have one route, POST /predict, got {[r['RouteKey'] for r in routes]}")
+            integration = integrations.get(routes[0].get("Target", "").removeprefix("integrations/"))
+            assert integration is not None, f"{what}: the route's Target should be 'integrations/<id>', got {routes[0]}"
+            assert integration["IntegrationType"] == "AWS_PROXY", "use a Lambda proxy integration (AWS_PROXY)"
+            assert integration["IntegrationUri"] == target, (
+                f"{what}: the route should invoke {target}, it invokes {integration['IntegrationUri']}")
+            assert integration.get("PayloadFormatVersion") == "2.0", (
+                f"use payload format 2.0, got {integration.get('PayloadFormatVersion')}")
+            assert result == (integration["IntegrationId"], routes[0]["RouteId"]), (
+                f"return (integration id, route id) = {(integration['IntegrationId'], routes[0]['RouteId'])}")
+            if what == "second call":
+                assert len(integrations) == 1, f"a second call should reuse the integration, got {len(integrations)}"
+
+
+@exercise("06_api_gateway", "ensure_stage")
+def check_ensure_stage(module):
+    """Check ``module.ensure_stage(apigw, api_id, burst, rate)``: one $default stage, auto-deployed and throttled."""
+    with mock_aws_account() as session:
+        apigw = session.client("apigatewayv2")
+        api_id = apigw.create_api(Name=f"{GRADED_NAME}-api", ProtocolType="HTTP")["ApiId"]
+        for call in ("first", "second"):
+            stage = module.ensure_stage(apigw, api_id, 7, 3.0)
+            stages = apigw.get_stages(ApiId=api_id)["Items"]
+            assert [s["StageName"] for s in stages] == ["$default"], (
+                f"{call} call: expected one stage, $default, got {[s['StageName'] for s in stages]}")
+            got = stages[0]
+            assert got.get("AutoDeploy") is True, "the stage should deploy automatically (AutoDeploy=True)"
+            limits = got.get("DefaultRouteSettings") or {}
+            assert (limits.get("ThrottlingBurstLimit"), limits.get("ThrottlingRateLimit")) == (7, 3.0), (
+                f"with burst 7 and rate 3.0, DefaultRouteSettings should throttle to them, got {limits}")
+            assert isinstance(stage, dict) and stage.get("StageName") == "$default", (
+                f"return the stage (get_stage), got {stage!r}")
+
+
+@exercise("06_api_gateway", "allow_invoke")
+def check_allow_invoke(module):
+    """Check ``module.allow_invoke(lambda_client, name, qualifier, source_arn)``: one statement, on the alias only,
+    for that API only; replaced when the API changes."""
+    with mock_aws_account() as session:
+        (image,) = _fake_images(session, GRADED_NAME, ("v1",))
+        lam = session.client("lambda")
+        lam.create_function(FunctionName=GRADED_NAME, PackageType="Image", Code={"ImageUri": image},
+                            Role=_lambda_role(session, f"{GRADED_NAME}-role"))
+        version = lam.publish_version(FunctionName=GRADED_NAME)["Version"]
+        lam.create_alias(FunctionName=GRADED_NAME, Name="live", FunctionVersion=version)
+        sources = ["arn:aws:execute-api:us-east-1:123456789012:abc123/*/POST/predict",
+                   "arn:aws:execute-api:us-east-1:123456789012:abc123/*/POST/predict",
+                   "arn:aws:execute-api:us-east-1:123456789012:def456/*/POST/predict"]
+        for source in sources:
+            module.allow_invoke(lam, GRADED_NAME, "live", source)
+            try:
+                policy = json.loads(lam.get_policy(FunctionName=GRADED_NAME, Qualifier="live")["Policy"])
+            except lam.exceptions.ResourceNotFoundException:
+                raise AssertionError("the alias live has no resource-based policy: use add_permission") from None
+            statements = policy["Statement"]
+            assert len(statements) == 1, f"the alias's policy should hold one statement, got {len(statements)}"
+            statement = statements[0]
+            assert statement.get("Principal") in ({"Service": "apigateway.amazonaws.com"},
+                                                  "apigateway.amazonaws.com"), (
+                f"the principal should be apigateway.amazonaws.com, got {statement.get('Principal')}")
+            assert statement.get("Action") == "lambda:InvokeFunction", "allow lambda:InvokeFunction only"
+            assert statement.get("Resource", "").endswith(f"function:{GRADED_NAME}:live"), (
+                f"the permission should be on the alias live (Qualifier), got {statement.get('Resource')}")
+            got = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
+            assert got == source, f"only {source} may invoke (SourceArn), got {got}"
 
 
 def exercises() -> dict[str, list]:

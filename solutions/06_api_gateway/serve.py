@@ -1,0 +1,152 @@
+"""Serve the Lambda handler on 127.0.0.1 as API Gateway would call it, before anything is deployed (``make serve``).
+
+    python solutions/06_api_gateway/serve.py [--port 8080]
+    curl -X POST http://127.0.0.1:8080/predict -H 'Content-Type: application/json' -d '{"url": "https://..."}'
+
+Each ``POST /predict`` becomes an HTTP API event with payload format 2.0 (the one in
+``solutions/03_lambda_code/events/apigw-http-v2.json``, with this request's headers, body and path), goes to chapter
+03's ``lambda_handler``, and its ``statusCode``, ``headers`` and ``body`` become the HTTP response. Other paths and
+methods get 404 ``{"message": "Not Found"}``, as from an HTTP API with no matching route. ``predict.py`` and ``curl``
+work the same against this server and against the deployed API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.server
+import json
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+CHAPTER_03 = Path(__file__).resolve().parents[2] / "solutions" / "03_lambda_code"
+EVENT_TEMPLATE = CHAPTER_03 / "events" / "apigw-http-v2.json"
+MAX_BODY_BYTES = 6 * 2**20  # Lambda's synchronous payload limit; API Gateway refuses larger requests with 413
+TEXT_TYPES = ("application/json", "text/")  # bodies API Gateway passes as text; anything else arrives base64-encoded
+
+
+def http_api_event(method: str, path: str, headers: dict, body: bytes, source_ip: str = "127.0.0.1") -> dict:
+    """The payload-2.0 event API Gateway would send for this request: ``events/apigw-http-v2.json`` with this
+    request's method, path, query, headers (lower-case names), body and a fresh request id."""
+    event = json.loads(EVENT_TEMPLATE.read_text())
+    raw_path, _, query = path.partition("?")
+    headers = {key.lower(): value for key, value in headers.items()}
+    text = headers.get("content-type", "").startswith(TEXT_TYPES)
+    event.update(rawPath=raw_path, rawQueryString=query, headers=headers, routeKey=f"{method} {raw_path}",
+                 body=(body.decode("utf-8", errors="replace") if text else base64.b64encode(body).decode()) or None,
+                 isBase64Encoded=bool(body) and not text)
+    context = event["requestContext"]
+    context.update(requestId=str(uuid.uuid4()), routeKey=event["routeKey"], timeEpoch=int(time.time() * 1000),
+                   domainName=headers.get("host", "127.0.0.1"))
+    context["http"].update(method=method, path=raw_path, sourceIp=source_ip,
+                           userAgent=headers.get("user-agent", ""))
+    return event
+
+
+def proxy_response(response) -> tuple[int, dict, str]:
+    """(status, headers, body) of the HTTP response API Gateway makes of a handler's return value (payload 2.0).
+
+    ``{"statusCode": int, "headers": {...}, "body": str}`` is used as it is. A dict without ``statusCode`` is taken
+    as the body of a 200 (format 2.0 infers that; 1.0 does not). A ``statusCode`` with a body that is not a string
+    is a malformed proxy response: 502 ``{"message": "Internal Server Error"}``, the real answer lost.
+    """
+    json_type = {"Content-Type": "application/json"}
+    if isinstance(response, dict) and "statusCode" in response:
+        body = response.get("body")
+        if body is None or isinstance(body, str):
+            headers = {**json_type, **(response.get("headers") or {})}
+            return int(response["statusCode"]), headers, body or ""
+        return 502, json_type, json.dumps({"message": "Internal Server Error"})
+    return 200, json_type, json.dumps(response)
+
+
+def make_handler(lambda_handler, log: bool = True):
+    """An ``http.server`` request handler class that answers ``POST /predict`` with ``lambda_handler``; ``log``
+    writes one line per request to stderr."""
+
+    class ApiGatewayHandler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format, *args):
+            if log:
+                sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+        def _send(self, status: int, headers: dict, body: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _not_found(self) -> None:
+            self._send(404, {"Content-Type": "application/json"}, json.dumps({"message": "Not Found"}))
+
+        def do_POST(self):
+            if self.path.partition("?")[0] != "/predict":
+                return self._not_found()
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self.close_connection = True
+                return self._send(413, {"Content-Type": "application/json"},
+                                  json.dumps({"message": "Request Entity Too Large"}))
+            event = http_api_event("POST", self.path, dict(self.headers.items()), self.rfile.read(length),
+                                   self.client_address[0])
+            try:
+                response = lambda_handler(event, None)
+            except Exception as e:  # the handler never raises; if it did, API Gateway would answer 500 like this
+                sys.stderr.write(f"handler failed: {e!r}\n")
+                return self._send(500, {"Content-Type": "application/json"},
+                                  json.dumps({"message": "Internal Server Error"}))
+            self._send(*proxy_response(response))
+
+        do_GET = do_PUT = do_DELETE = do_PATCH = _not_found
+
+    return ApiGatewayHandler
+
+
+@contextmanager
+def serve(port: int = 0, lambda_handler=None, log: bool = False):
+    """Serve ``lambda_handler`` (chapter 03's by default) on 127.0.0.1:``port`` in a background thread; ``log``
+    writes one line per request to stderr.
+
+    Yields:
+        the endpoint URL, ``http://127.0.0.1:PORT/predict``.
+    """
+    if lambda_handler is None:
+        sys.path.insert(0, str(CHAPTER_03))
+        import lambda_function
+
+        lambda_handler = lambda_function.lambda_handler
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), make_handler(lambda_handler, log))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/predict"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    with serve(args.port, log=True) as endpoint:
+        print(f"Serving the Lambda handler at {endpoint} (POST {{\"url\": ...}}); Ctrl-C stops it.\n"
+              f"Try: python solutions/06_api_gateway/predict.py {endpoint} IMAGE_URL", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
