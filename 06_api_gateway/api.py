@@ -161,9 +161,7 @@ def main(argv=None) -> int:
     up = commands.add_parser("create", help="create or update the HTTP API and print its invoke URL")
     down = commands.add_parser("destroy", help="delete the HTTP API")
     for sub in (up, down):
-        sub.add_argument("--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)")
-        sub.add_argument("--name", default=deploy.DEFAULT_NAME, help=f"the deployment's name ({deploy.DEFAULT_NAME})")
-        sub.add_argument("--dry-run", action="store_true", help="print the plan and touch nothing")
+        deploy.add_common_arguments(sub)
     up.add_argument("--burst", type=int, default=DEFAULT_BURST, help="requests at once before throttling")
     up.add_argument("--rate", type=float, default=DEFAULT_RATE, help="requests a second, on average")
     args = parser.parse_args(argv)

@@ -515,15 +515,21 @@ def run_safely(command, *args) -> int:
         return 1
 
 
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every command of chapters 05 and 06 takes: ``--region``, ``--name``, ``--dry-run``."""
+    parser.add_argument("--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)")
+    parser.add_argument("--name", default=DEFAULT_NAME,
+                        help=f"the deployment's name: ECR repository, function, API ({DEFAULT_NAME})")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and touch nothing")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("deploy", help="create or update everything, then invoke the function once")
     down = commands.add_parser("destroy", help="delete what deploy created (tagged as this project's)")
     for sub in (up, down):
-        sub.add_argument("--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)")
-        sub.add_argument("--name", default=DEFAULT_NAME, help=f"ECR repository and function name ({DEFAULT_NAME})")
-        sub.add_argument("--dry-run", action="store_true", help="print the plan and touch nothing")
+        add_common_arguments(sub)
     up.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB, help="function memory, MB (128-10240)")
     up.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S, help="function timeout, s (1-900)")
     up.add_argument("--arch", choices=("x86_64", "arm64"), default="x86_64", help="Lambda architecture of the image")
