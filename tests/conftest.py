@@ -1,14 +1,19 @@
 """Shared fixtures: import paths for the chapter code, and a local image host on 127.0.0.1.
 
-The image host serves the bundled samples plus the awkward answers a real image host can give
-(HTTP errors, slow answers, huge or non-image bodies, redirects to other schemes).
+The image host serves the bundled samples plus the awkward and hostile answers a real image host can give
+(HTTP errors, slow and dripping answers, endless, huge or non-image bodies, bombs, redirects anywhere).
+
+Every test runs with ``ALLOW_PRIVATE_URLS=1`` (the handler's opt-in for local use), because the image host is on
+127.0.0.1; the tests of the SSRF protection (tests/test_download_attacks.py) switch it off.
 """
 
+import gzip
 import http.server
 import io
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -25,6 +30,8 @@ for chapter in ("01_intro", "02_tflite", "03_lambda_code"):
 
 
 SLOW_SECONDS = 3.0
+DRIP_SECONDS = 0.2
+PANTS = "pants/0257eb81-f3d3-4704-8299-8b6ab20f1ed4.jpg"
 
 
 def _png(size, mode="1") -> bytes:
@@ -43,17 +50,56 @@ class ImageHost(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def _send(self, status, body: bytes, content_type="image/jpeg", headers=None):
+    def _send(self, status, body: bytes, content_type="image/jpeg", headers=None, length=None):
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
 
+    def _drip(self, head: bytes, byte: bytes = b"\xff"):
+        """Send ``head`` (status line and headers, or part of them) at once, then one byte every DRIP_SECONDS, until
+        the client hangs up."""
+        try:
+            self.wfile.write(head)
+            while True:
+                self.wfile.write(byte)
+                self.wfile.flush()
+                time.sleep(DRIP_SECONDS)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
     def do_GET(self):
-        path = self.path.split("?")[0]
+        path, _, query = self.path.partition("?")
+        if path == "/redirect":  # /redirect?to=URL: 302 to any URL
+            return self._send(302, b"", "text/plain", {"Location": urllib.parse.parse_qs(query)["to"][0]})
+        if path.startswith("/redirect-chain/"):  # n redirects, then the pants photo
+            left = int(path.rsplit("/", 1)[1])
+            target = f"/redirect-chain/{left - 1}" if left > 1 else "/samples/" + PANTS
+            return self._send(302, b"", "text/plain", {"Location": target})
+        if path == "/drip":  # a 200 that sends its body one byte at a time
+            return self._drip(b"HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n")
+        if path == "/drip-headers":  # headers that never end
+            return self._drip(b"HTTP/1.0 200 OK\r\nX-Slow: ", b"a")
+        if path == "/huge-length":  # declares a terabyte
+            return self._send(200, self.jpeg, length=10**12)
+        if path == "/short-body.jpg":  # declares more than it sends, then closes
+            return self._send(200, self.jpeg[:1000], length=len(self.jpeg))
+        if path == "/html-labelled-jpeg.jpg":  # HTML that calls itself a JPEG
+            return self._send(200, b"<html><body>SECRET-BODY not an image</body></html>", "image/jpeg")
+        if path == "/octet-stream.jpg":  # how S3 serves a file uploaded without a type
+            return self._send(200, self.jpeg, "binary/octet-stream")
+        if path == "/untyped.jpg":
+            return self._send(200, self.jpeg, None)
+        if path == "/gzipped.jpg":
+            return self._send(200, gzip.compress(self.jpeg), "image/jpeg", {"Content-Encoding": "gzip"})
+        if path == "/secret-error":
+            return self._send(500, b"SECRET-BODY stack trace of an internal service", "text/plain")
+        if path == "/secret-page":
+            return self._send(200, b"<html>SECRET-BODY internal page</html>", "text/html")
         if path.startswith("/samples/"):
             file = (SAMPLES_DIR / path.removeprefix("/samples/")).resolve()
             if file.is_file() and SAMPLES_DIR in file.parents:
@@ -68,7 +114,7 @@ class ImageHost(http.server.BaseHTTPRequestHandler):
             return self._send(200, self.jpeg)
         if path == "/page.html":
             return self._send(200, b"<html><body>not an image</body></html>", "text/html")
-        if path == "/image-labelled-html.jpg":  # a real JPEG with a wrong content type: still an image
+        if path == "/image-labelled-html.jpg":  # a real JPEG that calls itself HTML
             return self._send(200, self.jpeg, "text/html")
         if path == "/truncated.jpg":
             return self._send(200, self.jpeg[: len(self.jpeg) // 3])
@@ -88,12 +134,18 @@ class ImageHost(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", "image/jpeg")
             self.end_headers()
             try:
-                for _ in range(64):
+                while True:
                     self.wfile.write(b"\xff" * 65536)
             except (BrokenPipeError, ConnectionResetError):
                 pass
             return
         return self._send(404, b"not found", "text/plain")
+
+
+@pytest.fixture(autouse=True)
+def private_urls_allowed(monkeypatch):
+    """ALLOW_PRIVATE_URLS=1 for every test (and the processes it starts): the image host is on 127.0.0.1."""
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "1")
 
 
 @pytest.fixture(scope="session")
