@@ -30,7 +30,7 @@ help:
 	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity (QUANTIZATION=dynamic|float16)"
 	@echo "make bench           measure every way to serve the model (about 10 minutes; writes benchmarks/)"
 	@echo "make image           build the Lambda container image (Docker; ARCH=arm64, DOCKERFILE=04_docker/Dockerfile)"
-	@echo "make image-run       run the image's Lambda emulator on 127.0.0.1:9000 (PORT=...)"
+	@echo "make image-run       run the image's Lambda emulator on 127.0.0.1:9000 (PORT=...), private URLs allowed"
 	@echo "make image-invoke URL=...   send an image URL to the running emulator and print the answer"
 	@echo "make image-size      the image's size from its layers' contents, beside a TensorFlow image (no Docker)"
 	@echo "make lambda-wheels   the wheels the image installs on x86_64 and arm64, and the glibc they need (no Docker)"
@@ -39,6 +39,7 @@ help:
 	@echo "make api             put a throttled HTTP API (POST /predict) in front of it; prints the invoke URL"
 	@echo "make destroy         delete everything deploy and api created (ARGS=--dry-run lists it)"
 	@echo "make serve           the handler behind a local HTTP server on 127.0.0.1:8080, as API Gateway calls it"
+	@echo "                     (ALLOW_PRIVATE_URLS=1: it may fetch photos served on this machine)"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (keras-image-helper requires it); run make PYTHON=python3.11")'
@@ -121,7 +122,7 @@ image: $(SERVE)
 	$(PY) solutions/04_docker/image.py build --dockerfile $(DOCKERFILE) --arch $(ARCH) --tag $(TAG)
 
 image-run: $(SERVE)
-	$(PY) solutions/04_docker/image.py run --arch $(ARCH) --tag $(TAG) --port $(PORT)
+	$(PY) solutions/04_docker/image.py run --arch $(ARCH) --tag $(TAG) --port $(PORT) --allow-private-urls
 
 image-invoke: $(SERVE)
 	@test -n "$(URL)" || { echo 'usage: make image-invoke URL=https://example.com/photo.jpg [PORT=9000]'; exit 2; }
@@ -150,8 +151,10 @@ destroy: $(DEPLOY)
 	$(PY) solutions/06_api_gateway/api.py destroy $(AWS_ARGS) $(ARGS)
 	$(PY) solutions/05_deploy/deploy.py destroy $(AWS_ARGS) $(ARGS)
 
+# Local use: the handler may fetch photos from this machine and its network (ALLOW_PRIVATE_URLS=1, see
+# solutions/03_lambda_code/safe_download.py). The deployed function never sets it, and refuses private addresses.
 serve: $(SERVE)
-	$(PY) solutions/06_api_gateway/serve.py
+	ALLOW_PRIVATE_URLS=1 $(PY) solutions/06_api_gateway/serve.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) .pytest_cache

@@ -11,19 +11,18 @@ TensorFlow is never imported: LiteRT (``ai-edge-litert``) runs the model, ``tfli
 
 import base64
 import binascii
-import io
 import json
 import logging
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
-import warnings
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 from keras_image_helper import create_preprocessor
-from PIL import Image
+
+import safe_download
+from safe_download import RequestError, download_image
 
 try:
     from ai_edge_litert.interpreter import Interpreter
@@ -39,11 +38,6 @@ _DEFAULT_MODEL = next((folder / "clothing-model.tflite" for folder in (_HERE, *(
 MODEL_PATH = Path(os.environ.get("MODEL_PATH", _DEFAULT_MODEL))
 LABELS_PATH = MODEL_PATH.with_name("labels.txt")
 
-FETCH_TIMEOUT_S = float(os.environ.get("FETCH_TIMEOUT_S", "5"))  # connect timeout and per-read timeout, seconds
-MAX_IMAGE_BYTES = int(os.environ.get("MAX_IMAGE_BYTES", str(10 * 1024 * 1024)))  # cap on bytes downloaded
-MAX_IMAGE_PIXELS = 40_000_000  # Pillow's decompression-bomb limit (its default is about 89 M pixels)
-ALLOWED_SCHEMES = ("http", "https")
-
 interpreter = Interpreter(model_path=str(MODEL_PATH))
 interpreter.allocate_tensors()
 _input = interpreter.get_input_details()[0]
@@ -52,91 +46,17 @@ OUTPUT_INDEX = interpreter.get_output_details()[0]["index"]
 _, INPUT_HEIGHT, INPUT_WIDTH, _ = _input["shape"]
 CLASSES = LABELS_PATH.read_text().split()
 preprocessor = create_preprocessor("xception", target_size=(int(INPUT_WIDTH), int(INPUT_HEIGHT)))
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 
-class RequestError(Exception):
-    """A problem with the client's request or the image its URL points to: answered with a 4xx status.
-
-    Attributes:
-        status: HTTP status code (400 for a malformed request, 422 for a URL that cannot give an image).
-        code: a stable machine-readable error code, listed in the README.
-    """
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to http and https URLs (urllib refuses file:// itself, but follows ftp://)."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if urllib.parse.urlsplit(newurl).scheme not in ALLOWED_SCHEMES:
-            raise RequestError(422, "upstream_http_error", f"the image host redirected to a non-http URL: {newurl}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_opener = urllib.request.build_opener(_HttpOnlyRedirects)
-
-
-def validate_url(url) -> str:
-    """Return ``url`` if it is an absolute http(s) URL with a host.
-
-    Raises:
-        RequestError: 400 ``missing_url`` when absent or not a string, 400 ``invalid_url`` otherwise.
-    """
-    if url is None:
-        raise RequestError(400, "missing_url", 'the request needs a "url" field with an image URL')
-    if not isinstance(url, str):
-        raise RequestError(400, "missing_url", f'"url" must be a string, got {type(url).__name__}')
-    parts = urllib.parse.urlsplit(url.strip())
-    if parts.scheme.lower() not in ALLOWED_SCHEMES or not parts.netloc:
-        raise RequestError(400, "invalid_url", f"only absolute http and https URLs are accepted, got {url[:200]!r}")
-    return url.strip()
-
-
-def download_image(url: str) -> Image.Image:
-    """Download ``url`` and decode it as an image, within a timeout and a size cap.
-
-    Returns:
-        a fully decoded Pillow image (any mode; the preprocessor converts it to RGB).
-
-    Raises:
-        RequestError: 422 with code ``fetch_failed`` (host unreachable), ``upstream_http_error`` (4xx/5xx from the
-        image host), ``fetch_timeout`` (no answer within ``FETCH_TIMEOUT_S`` seconds), ``image_too_large``
-        (more than ``MAX_IMAGE_BYTES`` bytes or ``MAX_IMAGE_PIXELS`` pixels) or ``not_an_image``.
-    """
-    request = urllib.request.Request(validate_url(url), headers={"User-Agent": "serverless-dl-clothing/1.0"})
-    try:
-        with _opener.open(request, timeout=FETCH_TIMEOUT_S) as response:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
-                message = f"the image is {declared} bytes; the limit is {MAX_IMAGE_BYTES}"
-                raise RequestError(422, "image_too_large", message)
-            data = response.read(MAX_IMAGE_BYTES + 1)
-    except RequestError:
-        raise
-    except urllib.error.HTTPError as e:
-        raise RequestError(422, "upstream_http_error", f"the image host answered HTTP {e.code} {e.reason}") from None
-    except (TimeoutError, urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-            message = f"the image host did not answer within {FETCH_TIMEOUT_S} s"
-            raise RequestError(422, "fetch_timeout", message) from None
-        raise RequestError(422, "fetch_failed", f"could not fetch the image: {reason}") from None
-    if len(data) > MAX_IMAGE_BYTES:
-        raise RequestError(422, "image_too_large", f"the image is over the limit of {MAX_IMAGE_BYTES} bytes")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise RequestError(422, "image_too_large", f"the image has more than {MAX_IMAGE_PIXELS} pixels") from None
-    except (OSError, ValueError, SyntaxError):  # Pillow's UnidentifiedImageError is an OSError
-        raise RequestError(422, "not_an_image", "the URL did not return an image Pillow can decode") from None
-    return img
+# One JSON line per request on stdout (CloudWatch Logs on Lambda): request ids, outcome, status, durations.
+# Never the URL's path or query (a presigned URL carries a signature there), the image, or the environment.
+request_log = logging.getLogger("clothing.requests")
+if not request_log.handlers:
+    _stdout = logging.StreamHandler(sys.stdout)
+    _stdout.setFormatter(logging.Formatter("%(message)s"))
+    request_log.addHandler(_stdout)
+    request_log.setLevel(logging.INFO)
+    request_log.propagate = False  # not again through the root logger (Lambda's would prefix it with text)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -174,29 +94,65 @@ def parse_proxy_body(event: dict) -> dict:
     raise NotImplementedError('read event["body"], base64-decode it when event["isBase64Encoded"] is true, json.loads it; raise RequestError(400, "invalid_json", ...) when it is missing, undecodable or not a JSON object.')
 
 
+def log_request(event, context, status: int, result: dict, download: dict, seconds: float) -> dict:
+    """Write the request's one JSON log line to ``request_log``, and return it as a dict.
+
+    Fields: ``request_id`` (Lambda's, from ``context.aws_request_id``), ``api_request_id`` (API Gateway's, from the
+    proxy event), ``event`` (``"direct"`` or ``"proxy"``), ``status``, ``outcome`` (``"ok"``, ``"client_error"`` or
+    ``"server_error"``), ``error_code``, ``top_class``, the download's ``host``, ``redirects``, ``bytes``, ``width``
+    and ``height``, and the durations in milliseconds: ``download_ms``, ``inference_ms`` (the rest of the work) and
+    ``duration_ms`` (the whole invocation). Nothing that is not listed here, so no URL path, image or secret.
+    """
+    request_context = event.get("requestContext") if isinstance(event, dict) else None
+    api_request_id = request_context.get("requestId") if isinstance(request_context, dict) else None
+    request_id = getattr(context, "aws_request_id", None)
+    answer = result if isinstance(result, dict) else {}
+    error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+    duration_ms = round(seconds * 1000, 1)
+    download_ms = download.get("download_ms")
+    record = {
+        "request_id": request_id if isinstance(request_id, str) else None,
+        "api_request_id": api_request_id if isinstance(api_request_id, str) else None,
+        "event": "proxy" if is_proxy_event(event) else "direct",
+        "status": status,
+        "outcome": "ok" if status < 400 else "client_error" if status < 500 else "server_error",
+        "error_code": error.get("code"),
+        "top_class": answer.get("top_class") if isinstance(answer.get("top_class"), str) else None,
+        **{key: download.get(key) for key in ("host", "redirects", "bytes", "width", "height")},
+        "download_ms": download_ms,
+        "inference_ms": round(duration_ms - download_ms, 1) if status == 200 and download_ms is not None else None,
+        "duration_ms": duration_ms,
+    }
+    request_log.info(json.dumps(record))
+    return record
+
+
 def lambda_handler(event, context):
-    """Lambda entry point. ``context`` (the Lambda context object) is not used.
+    """Lambda entry point. ``context`` (the Lambda context object) gives the request id for the log, when present.
 
     Returns:
         for a direct invocation, the ``predict`` dict, or ``{"error": {"status", "code", "message"}}``;
         for a proxy event, ``{"statusCode": int, "headers": {...}, "body": json string}`` with the same content.
-        Client errors are 4xx, faults of ours 500; no stack trace is ever returned.
+        Client errors are 4xx, faults of ours 500; no stack trace is ever returned. One JSON line per request goes
+        to the log (``log_request``).
     """
+    started = time.perf_counter()
     proxy = is_proxy_event(event)
-    try:
-        if proxy:
-            payload = parse_proxy_body(event)
-        elif isinstance(event, dict):
-            payload = event
-        else:
-            raise RequestError(400, "invalid_json", 'the event must be a JSON object like {"url": "https://..."}')
-        status, result = 200, predict(payload.get("url"))
-    except RequestError as e:
-        logger.warning("request error %s: %s", e.code, e.message)
-        status, result = e.status, {"error": {"status": e.status, "code": e.code, "message": e.message}}
-    except Exception:
-        logger.exception("internal error")
-        status, result = 500, {"error": {"status": 500, "code": "internal_error", "message": "internal error"}}
+    with safe_download.recording() as download:
+        try:
+            if proxy:
+                payload = parse_proxy_body(event)
+            elif isinstance(event, dict):
+                payload = event
+            else:
+                raise RequestError(400, "invalid_json", 'the event must be a JSON object like {"url": "https://..."}')
+            status, result = 200, predict(payload.get("url"))
+        except RequestError as e:
+            status, result = e.status, {"error": {"status": e.status, "code": e.code, "message": e.message}}
+        except Exception:
+            logger.exception("internal error")  # the stack trace goes to the log only
+            status, result = 500, {"error": {"status": 500, "code": "internal_error", "message": "internal error"}}
+    log_request(event, context, status, result, download, time.perf_counter() - started)
     if not proxy:
         return result
     # TODO: API Gateway needs {"statusCode": int, "headers": {...}, "body": str}, the body being the JSON of result.

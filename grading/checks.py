@@ -78,12 +78,27 @@ def reference_probabilities(paths) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+LOCAL_USE = {"ALLOW_PRIVATE_URLS": "1"}  # the handler's opt-in to private addresses: photos served on 127.0.0.1
+
+
 @contextmanager
 def served_samples():
-    """The bundled samples served on 127.0.0.1 (``image_server.serve_directory``); yields the base URL."""
+    """The bundled samples served on 127.0.0.1 (``image_server.serve_directory``); yields the base URL.
+
+    The handler refuses private addresses unless ``ALLOW_PRIVATE_URLS=1`` (``safe_download.py``), so it is set for
+    the duration, and restored after.
+    """
     image_server = reference().module("03_lambda_code", "image_server.py")
-    with image_server.serve_directory(SAMPLES_DIR) as base:
-        yield base
+    saved = os.environ.get("ALLOW_PRIVATE_URLS")
+    os.environ.update(LOCAL_USE)
+    try:
+        with image_server.serve_directory(SAMPLES_DIR) as base:
+            yield base
+    finally:
+        if saved is None:
+            os.environ.pop("ALLOW_PRIVATE_URLS", None)
+        else:
+            os.environ["ALLOW_PRIVATE_URLS"] = saved
 
 
 # --------------------------------------------------------------------------------------------- chapter 01
@@ -352,6 +367,16 @@ def check_dockerfile(dockerfile: Path, context: Path):
             "(Lambda would fail with Runtime.ImportModuleError)")
         defined = {node.name for node in ast.parse(handler_file.read_text()).body if isinstance(node, ast.FunctionDef)}
         assert function in defined, f"{handler_file.name} has no function {function} (Runtime.HandlerNotFound)"
+        from grading.starters import imported_modules
+
+        for source in (source for sources, _ in image.copies for source in sources
+                       if Path(source).name == handler_file.name and (Path(context) / source).is_file()):
+            beside = Path(context, source).parent
+            missing = sorted(name for name in imported_modules(beside, [Path(source).name]) if not (root / name).is_file())
+            assert not missing, (
+                f"{handler_file.name} imports {', '.join(missing)}, which is not in the task root: COPY "
+                + ", ".join(f"{Path(source).parent.as_posix()}/{name}" for name in missing)
+                + " there too (Lambda would fail with Runtime.ImportModuleError)")
     findings = hadolint(dockerfile)
     assert not findings, "hadolint reports:\n  " + "\n  ".join(findings)
 
@@ -393,7 +418,8 @@ def check_task_root(dockerfile: Path, context: Path):
         python = lambda_runtime.find_python("3.13")
         site_packages = Path(tmp) / task_root.SITE_PACKAGES.lstrip("/")  # pip install without --target
         with served_samples() as base, lambda_runtime.run_task_root(
-                root, handler, python, site_packages=site_packages if site_packages.is_dir() else None) as api:
+                root, handler, python, environment=LOCAL_USE,
+                site_packages=site_packages if site_packages.is_dir() else None) as api:
             url = {name: f"{base}/{path.relative_to(SAMPLES_DIR).as_posix()}" for name, path in KNOWN_SAMPLES.items()}
             requests = [({"url": url["pants"]}, "pants"), (_event("apigw-http-v2.json", url["shoes"]), "shoes"),
                         ({}, 400), ({"url": url["hat"]}, "hat")]

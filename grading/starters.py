@@ -10,12 +10,15 @@ Rules (the nbgrader / otter-grader convention for marking solutions):
 - In a ``Dockerfile``, a region becomes its hint as ``# TODO:`` comments: writing the instructions is the exercise.
 - Notebooks are always rendered: solution regions stubbed, outputs and execution counts cleared.
 - Scripts and data without markers are not copied: they stay in ``solutions/`` only (one copy), and the chapter's
-  generated ``README.md`` says where they are.
+  generated ``README.md`` says where they are. The exception: a module without markers that a chapter's exercise
+  script imports (``03_lambda_code/safe_download.py``) is copied as it is, so the exercise runs (and its Dockerfile
+  can copy it) from the chapter folder; ``--check`` keeps the copy in sync like every generated file.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import sys
 from pathlib import Path
@@ -102,7 +105,19 @@ def render_notebook(text: str, where: str, solved: bool = False) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def chapter_readme(chapter: Path, rendered: list[str], kept: list[str]) -> str:
+def imported_modules(chapter: Path, scripts: list[str]) -> set[str]:
+    """The files ``<module>.py`` of ``chapter`` that the top-level imports of ``scripts`` (names relative to it) name."""
+    names = set()
+    for script in scripts:
+        for node in ast.parse((chapter / script).read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+    return {f"{name}.py" for name in names if (chapter / f"{name}.py").is_file()}
+
+
+def chapter_readme(chapter: Path, rendered: list[str], kept: list[str], copied: list[str] = ()) -> str:
     """The generated README of a chapter folder: what to open, what to fill in, where the shared files are."""
     notebooks = [name for name in rendered if name.endswith(".ipynb")]
     title = chapter.name
@@ -117,6 +132,9 @@ def chapter_readme(chapter: Path, rendered: list[str], kept: list[str]) -> str:
              "Work through the notebook and replace each stub with your code: `raise NotImplementedError(...)`,",
              "or the `# TODO:` comments of a Dockerfile. Files to fill in:", ""]
     lines += [f"- `{name}`" for name in rendered]
+    if copied:
+        lines += ["", "Copied from `solutions/` as they are, because your code imports them (nothing to fill in):", ""]
+        lines += [f"- `{name}`" for name in copied]
     lines += ["", f"Check your work with `make check CHAPTER={chapter.name[:2]}`: each exercise is correct,",
               f"not attempted or incorrect (with a hint). The reference solution is in [`{source}`](../{source})."]
     if kept:
@@ -141,7 +159,7 @@ def render(solutions: Path = SOLUTIONS, solved: bool = False) -> dict[str, str]:
     """
     files: dict[str, str] = {}
     for chapter in sorted(p for p in solutions.iterdir() if p.is_dir() and re.match(r"\d\d_", p.name)):
-        rendered, kept = [], []
+        rendered, kept, copied = [], [], []
         for path in sorted(p for p in chapter.rglob("*") if p.is_file() and not SKIP_PARTS & set(p.parts)):
             name = path.relative_to(chapter).as_posix()
             if path.suffix == ".ipynb":
@@ -154,8 +172,12 @@ def render(solutions: Path = SOLUTIONS, solved: bool = False) -> dict[str, str]:
                 rendered.append(name)
             else:
                 kept.append(name)
+        for name in sorted(imported_modules(chapter, [n for n in rendered if n.endswith(".py")]) & set(kept)):
+            files[f"{chapter.name}/{name}"] = (chapter / name).read_text(encoding="utf-8")
+            kept.remove(name)
+            copied.append(name)
         kept = sorted({name.split("/")[0] + ("/" if "/" in name else "") for name in kept})
-        files[f"{chapter.name}/README.md"] = chapter_readme(chapter, rendered, kept)
+        files[f"{chapter.name}/README.md"] = chapter_readme(chapter, rendered, kept, copied)
     return files
 
 

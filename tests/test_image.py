@@ -86,7 +86,8 @@ def test_dockerignore_lets_in_only_what_the_dockerfiles_copy():
     rules = task_root.context_rules(REPO_ROOT)
     admitted = {path for path in tracked if task_root.dockerignore_admits(path, rules)}
     copied = {source for sources, _ in task_root.parse(DOCKERFILE).copies for source in sources}
-    assert admitted == copied | {"03_lambda_code/lambda_function.py"}  # the students' handler, for their Dockerfile
+    students = {"03_lambda_code/lambda_function.py", "03_lambda_code/safe_download.py"}  # for their Dockerfile
+    assert admitted == copied | students
     assert sum((REPO_ROOT / path).stat().st_size for path in admitted) < 10e6
     assert not task_root.dockerignore_admits("models/clothing-model.keras", rules)
 
@@ -114,7 +115,8 @@ def test_parse_refuses_what_it_cannot_reproduce():
     (('CMD ["lambda_function.lambda_handler"]', 'CMD ["lambda_function.handler"]'), "HandlerNotFound"),
     (("models/clothing-model.tflite models/labels.txt", "models/clothing-model.tflite"), "labels.txt"),
     (("--no-cache-dir ", ""), "--no-cache-dir"),
-    (("solutions/03_lambda_code/lambda_function.py", "lambda_function.py"), "no such file"),
+    (("solutions/03_lambda_code/lambda_function.py solutions", "lambda_function.py solutions"), "no such file"),
+    ((" solutions/03_lambda_code/safe_download.py", ""), "imports safe_download.py, which is not in the task root"),
     (("models/labels.txt ${", "models/clothing-model.keras ${"), ".dockerignore leaves it out"),
 ])
 def test_check_dockerfile_says_what_is_wrong(tmp_path, change, message):
@@ -191,7 +193,8 @@ def test_task_root_holds_the_handler_model_and_packages_but_no_tensorflow(refere
 def test_image_py_invokes_the_function_through_an_emulator(reference_task_root):
     handler, root = reference_task_root
     python = lambda_runtime.find_python("3.13")
-    with checks.served_samples() as base, lambda_runtime.run_task_root(root, handler, python) as api:
+    with checks.served_samples() as base, lambda_runtime.run_task_root(
+            root, handler, python, environment=checks.LOCAL_USE) as api:
         emulator = lambda_runtime.Emulator(api)
         import threading
         threading.Thread(target=emulator.serve_forever, daemon=True).start()
@@ -207,6 +210,23 @@ def test_image_py_invokes_the_function_through_an_emulator(reference_task_root):
         finally:
             emulator.shutdown()
             emulator.server_close()
+
+
+def test_the_function_as_deployed_refuses_private_addresses_and_logs_json(reference_task_root):
+    """The image's task root under Lambda's Python and runtime client, with the environment the deployed function has
+    (no ALLOW_PRIVATE_URLS): the metadata address, loopback and a dripping host are refused, and each request leaves
+    one JSON log line."""
+    handler, root = reference_task_root
+    python = lambda_runtime.find_python("3.13")
+    with checks.served_samples() as base, lambda_runtime.run_task_root(root, handler, python) as api:
+        for url, code in [("http://169.254.169.254/latest/meta-data/", "destination_refused"),
+                          ("http://[::ffff:127.0.0.1]/", "destination_refused"),
+                          (f"{base}/{checks.KNOWN_SAMPLES['shoes'].relative_to(checks.SAMPLES_DIR).as_posix()}",
+                           "destination_refused")]:
+            kind, answer = api.invoke({"url": url})
+            assert (kind, answer.get("error", {}).get("code")) == ("response", code), answer
+        logged = [json.loads(line) for line in api.output().splitlines() if line.startswith("{")]
+        assert [record["error_code"] for record in logged] == ["destination_refused"] * 3
 
 
 def test_a_task_root_without_labels_fails_to_start_and_the_check_says_so(tmp_path):
@@ -232,6 +252,16 @@ def test_docker_commands_target_lambda_from_any_machine():
         assert command[command.index("--file") + 1] == str(DOCKERFILE) and command[-1] == str(REPO_ROOT)
     run = image.run_command("t:1", 9123, "arm64")
     assert run[run.index("--publish") + 1] == "127.0.0.1:9123:8080" and run[-1] == "t:1"
+    assert "ALLOW_PRIVATE_URLS=1" not in run
+    local = image.run_command("t:1", 9123, "arm64", allow_private_urls=True)
+    assert local[local.index("--env") + 1] == "ALLOW_PRIVATE_URLS=1" and local[-1] == "t:1"
+
+
+def test_the_image_never_allows_private_urls():
+    """The deployed function must refuse private addresses: no instruction of the Dockerfile mentions the opt-in."""
+    instructions = task_root.parse(DOCKERFILE).instructions
+    assert any(i.keyword == "CMD" for i in instructions)
+    assert not [i for i in instructions if "ALLOW_PRIVATE_URLS" in i.args]
     with pytest.raises(ValueError):
         image.build_command("t:1", "amd64")
 
@@ -246,7 +276,8 @@ def test_image_builds_runs_and_classifies_through_the_emulator():
     architecture = lambda_runtime.host_architecture()
     subprocess.run(image.build_command(tag, architecture), check=True, timeout=1200)
     port = 9000 + int(time.time()) % 900
-    subprocess.run(image.run_command(tag, port, architecture, name=name, detach=True), check=True, timeout=120)
+    subprocess.run(image.run_command(tag, port, architecture, name=name, detach=True, allow_private_urls=True),
+                   check=True, timeout=120)
     image_server = checks.reference().module("03_lambda_code", "image_server.py")
     try:
         with image_server.serve_directory(checks.SAMPLES_DIR, host="0.0.0.0") as base:

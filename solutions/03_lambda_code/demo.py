@@ -5,12 +5,19 @@
 
 Each URL goes to ``lambda_handler`` in an API Gateway HTTP API event (payload format 2.0), the way it arrives
 once the function is behind API Gateway; ``--direct`` sends a direct-invocation event ``{"url": ...}`` instead.
+``--log`` also prints the handler's JSON log line for each request.
+
+The samples are served on 127.0.0.1, a private address the deployed function refuses: the demo opts in with
+``ALLOW_PRIVATE_URLS=1`` for them (local use). URLs given on the command line are fetched as the deployed function
+would, unless you set ``ALLOW_PRIVATE_URLS=1`` yourself.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -41,7 +48,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("urls", nargs="*", help="image URLs (default: the bundled samples, served locally)")
     parser.add_argument("--direct", action="store_true", help="send direct-invocation events instead of payload 2.0")
+    parser.add_argument("--log", action="store_true", help="print the handler's JSON log line for each request")
     args = parser.parse_args(argv)
+    lambda_function.request_log.setLevel(logging.INFO if args.log else logging.WARNING)
 
     if args.urls:
         failures = 0
@@ -53,6 +62,7 @@ def main(argv=None) -> int:
 
     samples = sorted(p for p in SAMPLES_DIR.rglob("*.jpg"))
     correct = 0
+    os.environ["ALLOW_PRIVATE_URLS"] = "1"  # local use: the samples are served on 127.0.0.1
     with serve_directory(SAMPLES_DIR) as base:
         print(f"Serving {len(samples)} sample images at {base}; model {lambda_function.MODEL_PATH.name}\n")
         print(f"{'image':<52} {'true class':<11} {'predicted':<11} {'probability':>11}")

@@ -290,25 +290,26 @@ def _read_capped(response: http.client.HTTPResponse, connection: _PinnedConnecti
         raise RequestError(422, "image_too_large",
                            f"the image is {int(declared):,} bytes; the limit is {MAX_IMAGE_BYTES}")
     body = bytearray()
-    while True:
+    while not response.isclosed():  # http.client closes it once Content-Length bytes are read
         connection.pinned_sock.settimeout(deadline.left())
         chunk = response.read1(READ_CHUNK_BYTES)
         if not chunk:
-            deadline.left()  # raises fetch_timeout when the watchdog is what ended the body
-            if declared.strip().isdigit() and len(body) < int(declared):
-                raise RequestError(422, "fetch_failed", f"the image host closed the connection after {len(body):,} "
-                                                        f"of {int(declared):,} bytes")
-            return bytes(body)
+            break
         body += chunk
         if len(body) > MAX_IMAGE_BYTES:
             raise RequestError(422, "image_too_large", f"the image is over the limit of {MAX_IMAGE_BYTES} bytes")
+    deadline.left()  # raises fetch_timeout when the watchdog is what ended the body
+    if declared.strip().isdigit() and len(body) < int(declared):
+        raise RequestError(422, "fetch_failed",
+                           f"the image host closed the connection after {len(body):,} of {int(declared):,} bytes")
+    return bytes(body)
 
 
 def _check_headers(response: http.client.HTTPResponse) -> None:
     """RequestError 422 for an answer that is not a 200 carrying an uncompressed image."""
     if response.status != 200:
         raise RequestError(422, "upstream_http_error",
-                           f"the image host answered HTTP {response.status} {response.reason[:100]}".rstrip())
+                           f"the image host answered HTTP {response.status}")
     media_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
     if media_type and not media_type.startswith("image/") and media_type not in BINARY_TYPES:
         raise RequestError(422, "not_an_image", f"the URL gave {media_type[:100]!r} content, not an image")

@@ -69,14 +69,18 @@ def build_command(tag: str = DEFAULT_TAG, architecture: str = "x86_64", dockerfi
 
 
 def run_command(tag: str = DEFAULT_TAG, port: int = 9000, architecture: str = "x86_64",
-                name: str | None = None, detach: bool = False) -> list[str]:
+                name: str | None = None, detach: bool = False, allow_private_urls: bool = False) -> list[str]:
     """The ``docker run`` argv that starts the image's emulator, published on 127.0.0.1:``port`` only.
 
     ``--add-host host.docker.internal:host-gateway`` lets the function fetch images served on the host
-    (Docker Desktop has that name already; on Linux it maps to the host's bridge address).
+    (Docker Desktop has that name already; on Linux it maps to the host's bridge address). That address is private,
+    so fetching from it needs ``allow_private_urls`` (``--env ALLOW_PRIVATE_URLS=1``, the handler's opt-in for local
+    use; the image itself never sets it).
     """
     command = ["docker", "run", "--rm", "--platform", PLATFORMS[architecture], "--publish",
                f"127.0.0.1:{port}:{CONTAINER_PORT}", "--add-host", "host.docker.internal:host-gateway"]
+    if allow_private_urls:
+        command += ["--env", "ALLOW_PRIVATE_URLS=1"]
     if name:
         command += ["--name", name]
     if detach:
@@ -115,6 +119,8 @@ def main(argv=None) -> int:
     for sub in (build, run):
         sub.add_argument("--tag", default=DEFAULT_TAG)
         sub.add_argument("--arch", choices=sorted(PLATFORMS), default="x86_64", help="Lambda architecture")
+    run.add_argument("--allow-private-urls", action="store_true",
+                     help="let the function fetch from private addresses (photos served on this machine)")
     call = commands.add_parser("invoke", help="send an image URL to the running emulator and print the answer")
     call.add_argument("url")
     for sub in (run, call):
@@ -134,7 +140,7 @@ def main(argv=None) -> int:
         print(f"error: {reason}. Start Docker and try again.", file=sys.stderr)
         return 1
     command = (build_command(args.tag, args.arch, args.dockerfile) if args.command == "build"
-               else run_command(args.tag, args.port, args.arch))
+               else run_command(args.tag, args.port, args.arch, allow_private_urls=args.allow_private_urls))
     print("$ " + " ".join(command), flush=True)
     return subprocess.run(command).returncode
 
