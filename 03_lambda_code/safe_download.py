@@ -60,34 +60,34 @@ READ_CHUNK_BYTES = 64 * 1024
 # (RFC 5771, RFC 4291) and CGNAT. IPv6 is allowed only in 2000::/3, the global unicast space (RFC 4291, 2.4); an
 # IPv4-mapped IPv6 address (::ffff:a.b.c.d) is judged as the IPv4 address it maps.
 REFUSED_NETWORKS = tuple((ipaddress.ip_network(network), name) for network, name in (
-    ("0.0.0.0/8", "unspecified ('this network')"),
+    ("0.0.0.0/8", "'this network', unspecified"),
     ("10.0.0.0/8", "private"),
-    ("100.64.0.0/10", "carrier-grade NAT (shared address space)"),
+    ("100.64.0.0/10", "carrier-grade NAT, shared address space"),
     ("127.0.0.0/8", "loopback"),
-    ("169.254.0.0/16", "link-local (instance metadata lives at 169.254.169.254)"),
+    ("169.254.0.0/16", "link-local, where instance metadata answers"),
     ("172.16.0.0/12", "private"),
     ("192.0.0.0/24", "IETF protocol assignments"),
-    ("192.0.2.0/24", "documentation (TEST-NET-1)"),
-    ("192.88.99.0/24", "6to4 relay anycast (deprecated)"),
+    ("192.0.2.0/24", "documentation, TEST-NET-1"),
+    ("192.88.99.0/24", "6to4 relay anycast, deprecated"),
     ("192.168.0.0/16", "private"),
     ("198.18.0.0/15", "benchmarking"),
-    ("198.51.100.0/24", "documentation (TEST-NET-2)"),
-    ("203.0.113.0/24", "documentation (TEST-NET-3)"),
+    ("198.51.100.0/24", "documentation, TEST-NET-2"),
+    ("203.0.113.0/24", "documentation, TEST-NET-3"),
     ("224.0.0.0/4", "multicast"),
-    ("240.0.0.0/4", "reserved (and 255.255.255.255, broadcast)"),
+    ("240.0.0.0/4", "reserved, and 255.255.255.255 broadcast"),
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
-    ("64:ff9b::/96", "NAT64 (embeds an IPv4 address)"),
+    ("64:ff9b::/96", "NAT64, embedding an IPv4 address"),
     ("64:ff9b:1::/48", "local-use NAT64"),
     ("100::/64", "discard-only"),
-    ("2001::/23", "IETF protocol assignments (Teredo, benchmarking, ORCHID)"),
+    ("2001::/23", "IETF protocol assignments: Teredo, benchmarking, ORCHID"),
     ("2001:db8::/32", "documentation"),
-    ("2002::/16", "6to4 (embeds an IPv4 address)"),
+    ("2002::/16", "6to4, embedding an IPv4 address"),
     ("3fff::/20", "documentation"),
-    ("5f00::/16", "segment routing (SRv6)"),
-    ("fc00::/7", "unique local (private)"),
+    ("5f00::/16", "segment routing, SRv6"),
+    ("fc00::/7", "unique local, private"),
     ("fe80::/10", "link-local"),
-    ("fec0::/10", "site-local (deprecated)"),
+    ("fec0::/10", "site-local, deprecated"),
     ("ff00::/8", "multicast"),
 ))
 IPV6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
@@ -137,7 +137,7 @@ def refusal_reason(address: str) -> str | None:
         if ip.version == network.version and ip in network:
             return f"{network} ({name})"
     if ip.version == 6 and ip not in IPV6_GLOBAL_UNICAST:
-        return f"reserved IPv6 space (outside {IPV6_GLOBAL_UNICAST}, the global unicast addresses)"
+        return f"reserved IPv6 space, outside the global unicast {IPV6_GLOBAL_UNICAST}"
     return None
 
 
@@ -290,25 +290,26 @@ def _read_capped(response: http.client.HTTPResponse, connection: _PinnedConnecti
         raise RequestError(422, "image_too_large",
                            f"the image is {int(declared):,} bytes; the limit is {MAX_IMAGE_BYTES}")
     body = bytearray()
-    while True:
+    while not response.isclosed():  # http.client closes it once Content-Length bytes are read
         connection.pinned_sock.settimeout(deadline.left())
         chunk = response.read1(READ_CHUNK_BYTES)
         if not chunk:
-            deadline.left()  # raises fetch_timeout when the watchdog is what ended the body
-            if declared.strip().isdigit() and len(body) < int(declared):
-                raise RequestError(422, "fetch_failed", f"the image host closed the connection after {len(body):,} "
-                                                        f"of {int(declared):,} bytes")
-            return bytes(body)
+            break
         body += chunk
         if len(body) > MAX_IMAGE_BYTES:
             raise RequestError(422, "image_too_large", f"the image is over the limit of {MAX_IMAGE_BYTES} bytes")
+    deadline.left()  # raises fetch_timeout when the watchdog is what ended the body
+    if declared.strip().isdigit() and len(body) < int(declared):
+        raise RequestError(422, "fetch_failed",
+                           f"the image host closed the connection after {len(body):,} of {int(declared):,} bytes")
+    return bytes(body)
 
 
 def _check_headers(response: http.client.HTTPResponse) -> None:
     """RequestError 422 for an answer that is not a 200 carrying an uncompressed image."""
     if response.status != 200:
         raise RequestError(422, "upstream_http_error",
-                           f"the image host answered HTTP {response.status} {response.reason[:100]}".rstrip())
+                           f"the image host answered HTTP {response.status}")
     media_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
     if media_type and not media_type.startswith("image/") and media_type not in BINARY_TYPES:
         raise RequestError(422, "not_an_image", f"the URL gave {media_type[:100]!r} content, not an image")
