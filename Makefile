@@ -13,10 +13,12 @@ REPORT ?= grade-report.json
 REGION ?=
 NAME ?=
 ARGS ?=
+REQUESTS ?= 2000
+CONCURRENCY ?= 4
 AWS_ARGS = $(if $(REGION),--region $(REGION)) $(if $(NAME),--name $(NAME))
 
 .PHONY: help demo predict test lab check grade starters lint train convert bench image image-run image-invoke \
-        image-size lambda-wheels deploy destroy api serve clean
+        image-size lambda-wheels deploy destroy api serve load-test clean
 help:
 	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
@@ -40,6 +42,8 @@ help:
 	@echo "make destroy         delete everything deploy and api created (ARGS=--dry-run lists it)"
 	@echo "make serve           the handler behind a local HTTP server on 127.0.0.1:8080, as API Gateway calls it"
 	@echo "                     (ALLOW_PRIVATE_URLS=1: it may fetch photos served on this machine)"
+	@echo "make load-test       a few thousand good and bad requests against make serve on loopback: wrong answers,"
+	@echo "                     latency, the server's memory (REQUESTS=2000 CONCURRENCY=4; writes benchmarks/load_test.json)"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (keras-image-helper requires it); run make PYTHON=python3.11")'
@@ -51,7 +55,7 @@ $(SERVE): requirements/serve.txt | $(PY)
 
 $(DEV): requirements/dev.txt requirements/serve.txt | $(PY)
 	$(PIP) -r requirements/dev.txt
-	@touch $@ $(SERVE) $(DEPLOY)
+	@touch $@ $(SERVE) $(DEPLOY) $(LOAD)
 
 demo: $(SERVE)
 	$(PY) solutions/03_lambda_code/demo.py
@@ -155,6 +159,16 @@ destroy: $(DEPLOY)
 # solutions/03_lambda_code/safe_download.py). The deployed function never sets it, and refuses private addresses.
 serve: $(SERVE)
 	ALLOW_PRIVATE_URLS=1 $(PY) solutions/06_api_gateway/serve.py
+
+# make load-test runs serve.py as make serve does, and needs only psutil on top (requirements/load.txt), to read the
+# server's resident memory.
+LOAD := $(VENV)/.load-installed
+$(LOAD): requirements/load.txt $(SERVE)
+	$(PIP) -r requirements/load.txt
+	@touch $@
+
+load-test: $(LOAD)
+	$(PY) solutions/06_api_gateway/load_test.py --requests $(REQUESTS) --concurrency $(CONCURRENCY)
 
 clean:
 	rm -rf $(VENV) $(BENCH) .pytest_cache

@@ -2,9 +2,12 @@
 ``predict.py`` client, with real sample photos served on 127.0.0.1."""
 
 import base64
+import http.client
 import json
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -122,3 +125,39 @@ def test_a_malformed_proxy_response_is_a_502_as_from_api_gateway():
         assert post(url, b"{}") == (502, {"message": "Internal Server Error"})
     with serve.serve(lambda_handler=no_status_code) as url:
         assert post(url, b"{}") == (200, {"top_class": "pants"})
+
+
+def test_a_404_reads_the_request_body_so_a_keep_alive_connection_stays_usable():
+    def echo(event, context):
+        return {"statusCode": 200, "body": event["body"]}
+
+    with serve.serve(lambda_handler=echo) as url:
+        connection = http.client.HTTPConnection("127.0.0.1", int(url.split(":")[2].split("/")[0]), timeout=10)
+        for path, status in (("/other", 404), ("/predict", 200), ("/other", 404), ("/predict", 200)):
+            connection.request("POST", path, body=b'{"url": "u"}', headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            assert (response.status, json.loads(response.read())) == (
+                status, {"url": "u"} if status == 200 else {"message": "Not Found"})
+        connection.close()
+
+
+def test_handler_calls_take_turns_as_in_one_lambda_execution_environment():
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow(event, context):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        with lock:
+            inside[0] -= 1
+        return {"statusCode": 200, "body": "{}"}
+
+    with serve.serve(lambda_handler=slow) as url:
+        threads = [threading.Thread(target=post, args=(url, b"{}")) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert most[0] == 1

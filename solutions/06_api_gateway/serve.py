@@ -66,10 +66,19 @@ def proxy_response(response) -> tuple[int, dict, str]:
 
 def make_handler(lambda_handler, log: bool = True):
     """An ``http.server`` request handler class that answers ``POST /predict`` with ``lambda_handler``; ``log``
-    writes one line per request to stderr."""
+    writes one line per request to stderr.
+
+    Calls to ``lambda_handler`` take turns, as in one Lambda execution environment, which runs one invocation at a
+    time: the handler's module-level interpreter is not thread-safe (two threads in it at once fail or swap
+    answers). Concurrent requests wait for each other, where Lambda would start more environments.
+    """
+    one_at_a_time = threading.Lock()
 
     class ApiGatewayHandler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes; with Nagle's algorithm the body waits for the client's delayed ACK
+        # of the headers (about 40 ms on Linux) on a keep-alive connection.
+        disable_nagle_algorithm = True
 
         def log_message(self, format, *args):
             if log:
@@ -84,21 +93,31 @@ def make_handler(lambda_handler, log: bool = True):
             self.end_headers()
             self.wfile.write(data)
 
+        def _body(self) -> bytes | None:
+            """The request's body; None, and the connection closes after the answer, when it is over
+            ``MAX_BODY_BYTES``. Every answer reads the body first: on a keep-alive connection, a body left unread
+            would be taken for the next request."""
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self.close_connection = True
+                return None
+            return self.rfile.read(length)
+
         def _not_found(self) -> None:
+            self._body()
             self._send(404, {"Content-Type": "application/json"}, json.dumps({"message": "Not Found"}))
 
         def do_POST(self):
             if self.path.partition("?")[0] != "/predict":
                 return self._not_found()
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self.close_connection = True
+            body = self._body()
+            if body is None:
                 return self._send(413, {"Content-Type": "application/json"},
                                   json.dumps({"message": "Request Entity Too Large"}))
-            event = http_api_event("POST", self.path, dict(self.headers.items()), self.rfile.read(length),
-                                   self.client_address[0])
+            event = http_api_event("POST", self.path, dict(self.headers.items()), body, self.client_address[0])
             try:
-                response = lambda_handler(event, None)
+                with one_at_a_time:
+                    response = lambda_handler(event, None)
             except Exception as e:  # the handler never raises; if it did, API Gateway would answer 500 like this
                 sys.stderr.write(f"handler failed: {e!r}\n")
                 return self._send(500, {"Content-Type": "application/json"},
