@@ -242,9 +242,12 @@ def request_log():
     lines = []
     handler = logging.Handler()
     handler.emit = lambda record: lines.append(record.getMessage())
+    level = lambda_function.request_log.level
+    lambda_function.request_log.setLevel(logging.INFO)  # make demo turns it down
     lambda_function.request_log.addHandler(handler)
     yield lines
     lambda_function.request_log.removeHandler(handler)
+    lambda_function.request_log.setLevel(level)
 
 
 @pytest.mark.parametrize("path", ["/secret-error", "/secret-page", "/html-labelled-jpeg.jpg", "/drip-headers"])

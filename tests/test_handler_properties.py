@@ -75,9 +75,12 @@ def nothing_reaches_the_network():
     lines = []
     handler = logging.Handler()
     handler.emit = lambda record: lines.append(record.getMessage())
+    level = lambda_function.request_log.level
+    lambda_function.request_log.setLevel(logging.INFO)  # make demo turns it down
     lambda_function.request_log.addHandler(handler)
     yield lines
     lambda_function.request_log.removeHandler(handler)
+    lambda_function.request_log.setLevel(level)
     patch.undo()
 
 
