@@ -327,11 +327,17 @@ def flood_cost(prices, rate: float = DEFAULT_RATE, memory_mb: int = deploy.DEFAU
 def lambda_prices():
     """Chapter 01's Lambda price constants (``PRICE_PER_GB_SECOND``, ``PRICE_PER_MILLION_REQUESTS``, with their
     source), run from its reference notebook. Needs the tutorial environment (``grading``, nbformat)."""
-    root = Path(__file__).resolve().parents[2]
-    sys.path.insert(0, str(root))
+    root = _repo_root()
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
     from grading.targets import Target
 
     return Target("solutions", root).notebook("01_intro", "01_intro.ipynb")
+
+
+def _repo_root() -> Path:
+    """The checkout this file is in (from ``solutions/06_api_gateway/`` or a student's ``06_api_gateway/``)."""
+    return next(p for p in Path(__file__).resolve().parents if (p / "grading").is_dir())
 
 
 def render_flood_cost(cost: dict, rate: float = DEFAULT_RATE, memory_mb: int = deploy.DEFAULT_MEMORY_MB,
@@ -401,7 +407,7 @@ def write_readme() -> list[str]:
     Returns:
         the markdown written, one string per table.
     """
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "02_tflite"))
+    sys.path.insert(0, str(_repo_root() / "solutions" / "02_tflite"))
     import bench  # chapter 02: the README writer
 
     tables = [("auth-modes", render_auth_modes()), ("flood-cost", render_flood_cost(flood_cost(lambda_prices())))]
