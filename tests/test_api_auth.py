@@ -348,3 +348,15 @@ def test_flood_cost_follows_its_inputs():
     assert slow["gb_seconds"] == pytest.approx(2 * deploy.DEFAULT_MEMORY_MB / 1024 * seconds)
     with pytest.raises(ValueError, match="positive"):
         api.flood_cost(prices, rate=0)
+
+
+def test_the_client_needs_botocore_only_for_auth_iam(recorder, fake_credentials, monkeypatch, capsys):
+    url, handler = recorder
+    for name in [m for m in sys.modules if m == "botocore" or m.startswith("botocore.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if botocore were not installed (make serve's environment)
+    monkeypatch.setitem(sys.modules, "botocore", None)
+    assert predict.main([url, "https://example.com/a.jpg", "--token", "t"]) == 0
+    assert predict.main([url, "https://example.com/a.jpg", "--auth", "iam", "--region", "eu-west-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--auth iam needs botocore" in err and "Traceback" not in err
+    assert len(handler.seen) == 1
