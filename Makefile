@@ -15,10 +15,11 @@ NAME ?=
 ARGS ?=
 REQUESTS ?= 2000
 CONCURRENCY ?= 4
+AUTH ?=
 AWS_ARGS = $(if $(REGION),--region $(REGION)) $(if $(NAME),--name $(NAME))
 
 .PHONY: help demo predict test lab check grade starters lint train convert bench image image-run image-invoke \
-        image-size lambda-wheels deploy destroy api serve load-test clean
+        image-size lambda-wheels deploy destroy api serve load-test security-tables clean
 help:
 	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
@@ -39,11 +40,14 @@ help:
 	@echo "make deploy          build and push the image, create or update the Lambda function in your AWS account"
 	@echo "                     (REGION=... NAME=... ARGS='--dry-run' or '--no-build --memory 2048 ...')"
 	@echo "make api             put a throttled HTTP API (POST /predict) in front of it; prints the invoke URL"
+	@echo "                     AUTH=none (default: anyone with the URL) | iam (SigV4-signed IAM principals) |"
+	@echo "                     jwt (a token: AUTH=jwt ARGS='--jwt-issuer URL --jwt-audience ID'); rerun to switch"
 	@echo "make destroy         delete everything deploy and api created (ARGS=--dry-run lists it)"
 	@echo "make serve           the handler behind a local HTTP server on 127.0.0.1:8080, as API Gateway calls it"
 	@echo "                     (ALLOW_PRIVATE_URLS=1: it may fetch photos served on this machine)"
 	@echo "make load-test       a few thousand good and bad requests against make serve on loopback: wrong answers,"
 	@echo "                     latency, the server's memory (REQUESTS=2000 CONCURRENCY=4; writes benchmarks/load_test.json)"
+	@echo "make security-tables the README's security tables: who can call in each AUTH mode, what a flood costs"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (keras-image-helper requires it); run make PYTHON=python3.11")'
@@ -149,7 +153,7 @@ deploy: $(DEPLOY)
 	$(PY) solutions/05_deploy/deploy.py deploy --arch $(ARCH) $(AWS_ARGS) $(ARGS)
 
 api: $(DEPLOY)
-	$(PY) solutions/06_api_gateway/api.py create $(AWS_ARGS) $(ARGS)
+	$(PY) solutions/06_api_gateway/api.py create $(AWS_ARGS) $(if $(AUTH),--auth $(AUTH)) $(ARGS)
 
 destroy: $(DEPLOY)
 	$(PY) solutions/06_api_gateway/api.py destroy $(AWS_ARGS) $(ARGS)
@@ -169,6 +173,10 @@ $(LOAD): requirements/load.txt $(SERVE)
 
 load-test: $(LOAD)
 	$(PY) solutions/06_api_gateway/load_test.py --requests $(REQUESTS) --concurrency $(CONCURRENCY)
+
+# The flood-cost table needs chapter 01's prices, read from its notebook: the tutorial environment.
+security-tables: $(DEV)
+	$(PY) solutions/06_api_gateway/api.py readme
 
 clean:
 	rm -rf $(VENV) $(BENCH) .pytest_cache

@@ -47,7 +47,8 @@ DEFAULT_MEMORY_MB = 1024
 # image host (FETCH_TIMEOUT_S, 5 s per read); and API Gateway (chapter 06) gives up after 30 s anyway.
 DEFAULT_TIMEOUT_S = 30
 # Reserved concurrency: at most this many copies run at once, so at most this many GB-seconds are billed per second
-# however many requests arrive (5 x 1 GB x 86,400 s x $0.0000166667 = $7.20 a day in the very worst case).
+# however many requests arrive (the very worst case, all of them busy all day: chapter 06's `flood_cost`, the
+# README's flood-cost table).
 DEFAULT_MAX_CONCURRENCY = 5
 KEEP_IMAGES = 5  # the ECR lifecycle policy expires older images: storage is what an idle deployment costs
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
