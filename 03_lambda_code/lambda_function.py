@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from keras_image_helper import create_preprocessor
-
 import safe_download
+from keras_image_helper import create_preprocessor
 from safe_download import RequestError, download_image
 
 try:

@@ -372,7 +372,8 @@ def check_dockerfile(dockerfile: Path, context: Path):
         for source in (source for sources, _ in image.copies for source in sources
                        if Path(source).name == handler_file.name and (Path(context) / source).is_file()):
             beside = Path(context, source).parent
-            missing = sorted(name for name in imported_modules(beside, [Path(source).name]) if not (root / name).is_file())
+            imports = imported_modules(beside, [Path(source).name])
+            missing = sorted(name for name in imports if not (root / name).is_file())
             assert not missing, (
                 f"{handler_file.name} imports {', '.join(missing)}, which is not in the task root: COPY "
                 + ", ".join(f"{Path(source).parent.as_posix()}/{name}" for name in missing)

@@ -106,7 +106,7 @@ def render_notebook(text: str, where: str, solved: bool = False) -> str:
 
 
 def imported_modules(chapter: Path, scripts: list[str]) -> set[str]:
-    """The files ``<module>.py`` of ``chapter`` that the top-level imports of ``scripts`` (names relative to it) name."""
+    """The files ``<module>.py`` in ``chapter`` that the top-level imports of ``scripts`` (paths in it) name."""
     names = set()
     for script in scripts:
         for node in ast.parse((chapter / script).read_text(encoding="utf-8")).body:

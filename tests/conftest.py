@@ -10,10 +10,12 @@ Every test runs with ``ALLOW_PRIVATE_URLS=1`` (the handler's opt-in for local us
 import gzip
 import http.server
 import io
+import logging
 import sys
 import threading
 import time
 import urllib.parse
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,20 @@ def image_host():
 def sample_images():
     """(path, true class) for every bundled sample, sorted."""
     return [(p, p.parent.name) for p in sorted(SAMPLES_DIR.rglob("*.jpg"))]
+
+
+@contextmanager
+def captured_request_log():
+    """The JSON lines the handler logs (``lambda_function.request_log``) while in this block, as a list of strings,
+    at level INFO whatever ``make demo`` set it to."""
+    import lambda_function
+
+    lines, handler, level = [], logging.Handler(), lambda_function.request_log.level
+    handler.emit = lambda record: lines.append(record.getMessage())
+    lambda_function.request_log.setLevel(logging.INFO)
+    lambda_function.request_log.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        lambda_function.request_log.removeHandler(handler)
+        lambda_function.request_log.setLevel(level)

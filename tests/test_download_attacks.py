@@ -9,7 +9,6 @@ and check that everything else is still refused.
 
 import http.server
 import json
-import logging
 import socket
 import ssl
 import threading
@@ -18,7 +17,7 @@ import urllib.parse
 import lambda_function
 import pytest
 import safe_download
-from conftest import ImageHost
+from conftest import ImageHost, captured_request_log
 
 PANTS = "/samples/pants/0257eb81-f3d3-4704-8299-8b6ab20f1ed4.jpg"
 SECRET_ENV = "SENTINEL-SECRET-VALUE-7f3a"
@@ -239,15 +238,8 @@ def test_the_byte_cap_is_enforced_while_reading(image_host, monkeypatch):
 @pytest.fixture
 def request_log():
     """The JSON lines the handler logs while the test runs."""
-    lines = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
-    level = lambda_function.request_log.level
-    lambda_function.request_log.setLevel(logging.INFO)  # make demo turns it down
-    lambda_function.request_log.addHandler(handler)
-    yield lines
-    lambda_function.request_log.removeHandler(handler)
-    lambda_function.request_log.setLevel(level)
+    with captured_request_log() as lines:
+        yield lines
 
 
 @pytest.mark.parametrize("path", ["/secret-error", "/secret-page", "/html-labelled-jpeg.jpg", "/drip-headers"])

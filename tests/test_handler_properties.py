@@ -7,12 +7,12 @@ every address), and names are resolved by a stub.
 
 import base64
 import json
-import logging
 import socket
 
 import lambda_function
 import pytest
 import safe_download
+from conftest import captured_request_log
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -72,15 +72,8 @@ def nothing_reaches_the_network():
     patch.setattr(socket.socket, "connect", no_connection)
     patch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [
         (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", port or 80))])
-    lines = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
-    level = lambda_function.request_log.level
-    lambda_function.request_log.setLevel(logging.INFO)  # make demo turns it down
-    lambda_function.request_log.addHandler(handler)
-    yield lines
-    lambda_function.request_log.removeHandler(handler)
-    lambda_function.request_log.setLevel(level)
+    with captured_request_log() as lines:
+        yield lines
     patch.undo()
 
 
