@@ -89,16 +89,8 @@ def served_samples():
     the duration, and restored after.
     """
     image_server = reference().module("03_lambda_code", "image_server.py")
-    saved = os.environ.get("ALLOW_PRIVATE_URLS")
-    os.environ.update(LOCAL_USE)
-    try:
-        with image_server.serve_directory(SAMPLES_DIR) as base:
-            yield base
-    finally:
-        if saved is None:
-            os.environ.pop("ALLOW_PRIVATE_URLS", None)
-        else:
-            os.environ["ALLOW_PRIVATE_URLS"] = saved
+    with mock.patch.dict(os.environ, LOCAL_USE), image_server.serve_directory(SAMPLES_DIR) as base:
+        yield base
 
 
 # --------------------------------------------------------------------------------------------- chapter 01

@@ -165,6 +165,10 @@ def validate_url(url) -> str:
     return url
 
 
+def _timed_out() -> RequestError:
+    return RequestError(422, "fetch_timeout", f"the image took longer than {FETCH_TIMEOUT_S:g} s to download")
+
+
 class _Deadline:
     """The time left until one download's deadline, and the watchdog that shuts its socket when it passes."""
 
@@ -178,7 +182,7 @@ class _Deadline:
         """Seconds left; RequestError 422 ``fetch_timeout`` when none."""
         left = self.end - time.monotonic()
         if left <= 0 or self.expired:
-            raise RequestError(422, "fetch_timeout", f"the image took longer than {FETCH_TIMEOUT_S:g} s to download")
+            raise _timed_out()
         return left
 
     def watch(self, sock) -> None:
@@ -366,8 +370,7 @@ def fetch(url: str) -> bytes:
         raise
     except (OSError, http.client.HTTPException, ValueError) as e:  # ssl.SSLError and socket.timeout are OSErrors
         if deadline.expired or isinstance(e, TimeoutError):
-            raise RequestError(422, "fetch_timeout",
-                               f"the image took longer than {FETCH_TIMEOUT_S:g} s to download") from None
+            raise _timed_out() from None
         if isinstance(e, ssl.SSLCertVerificationError):
             reason = f"TLS certificate not valid ({e.verify_message})"
         elif isinstance(e, OSError):
