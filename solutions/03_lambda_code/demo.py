@@ -19,29 +19,17 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
 import lambda_function
-from image_server import serve_directory
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
-EVENTS_DIR = Path(__file__).resolve().parent / "events"
-
-
-def http_api_event(url: str) -> dict:
-    """The HTTP API (payload format 2.0) event of ``events/apigw-http-v2.json``, POSTing ``{"url": url}``."""
-    event = json.loads((EVENTS_DIR / "apigw-http-v2.json").read_text())
-    event.update(body=json.dumps({"url": url}), isBase64Encoded=False)
-    return event
+from tutorial_support.events import answer_of, url_event
+from tutorial_support.image_server import serve_directory
+from tutorial_support.paths import SAMPLES_DIR
 
 
 def invoke(url: str, direct: bool = False) -> tuple[int, dict]:
-    """Call ``lambda_handler`` with ``url``. Returns (HTTP status, answer dict)."""
-    if direct:
-        answer = lambda_function.lambda_handler({"url": url}, None)
-        return (answer["error"]["status"] if "error" in answer else 200), answer
-    response = lambda_function.lambda_handler(http_api_event(url), None)
-    return response["statusCode"], json.loads(response["body"])
+    """Call ``lambda_handler`` with ``url`` in a direct or payload-2.0 event. Returns (HTTP status, answer dict)."""
+    return answer_of(lambda_function.lambda_handler(url_event(url, "direct" if direct else "http-v2"), None))
 
 
 def main(argv=None) -> int:

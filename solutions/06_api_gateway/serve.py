@@ -3,8 +3,8 @@
     python solutions/06_api_gateway/serve.py [--port 8080]
     curl -X POST http://127.0.0.1:8080/predict -H 'Content-Type: application/json' -d '{"url": "https://..."}'
 
-Each ``POST /predict`` becomes an HTTP API event with payload format 2.0 (the one in
-``solutions/03_lambda_code/events/apigw-http-v2.json``, with this request's headers, body and path), goes to chapter
+Each ``POST /predict`` becomes an HTTP API event with payload format 2.0 (``tutorial_support.events.http_api_event``:
+``solutions/03_lambda_code/events/apigw-http-v2.json`` with this request's headers, body and path), goes to chapter
 03's ``lambda_handler``, and its ``statusCode``, ``headers`` and ``body`` become the HTTP response. Other paths and
 methods get 404 ``{"message": "Not Found"}``, as from an HTTP API with no matching route. ``predict.py`` and ``curl``
 work the same against this server and against the deployed API.
@@ -13,38 +13,17 @@ work the same against this server and against the deployed API.
 from __future__ import annotations
 
 import argparse
-import base64
 import http.server
 import json
 import sys
 import threading
-import time
-import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
-CHAPTER_03 = Path(__file__).resolve().parents[2] / "solutions" / "03_lambda_code"
-EVENT_TEMPLATE = CHAPTER_03 / "events" / "apigw-http-v2.json"
+from tutorial_support.events import http_api_event
+from tutorial_support.lambda_runtime import load_handler
+from tutorial_support.paths import HANDLER_DIR
+
 MAX_BODY_BYTES = 6 * 2**20  # Lambda's synchronous payload limit; API Gateway refuses larger requests with 413
-TEXT_TYPES = ("application/json", "text/")  # bodies API Gateway passes as text; anything else arrives base64-encoded
-
-
-def http_api_event(method: str, path: str, headers: dict, body: bytes, source_ip: str = "127.0.0.1") -> dict:
-    """The payload-2.0 event API Gateway would send for this request: ``events/apigw-http-v2.json`` with this
-    request's method, path, query, headers (lower-case names), body and a fresh request id."""
-    event = json.loads(EVENT_TEMPLATE.read_text())
-    raw_path, _, query = path.partition("?")
-    headers = {key.lower(): value for key, value in headers.items()}
-    text = headers.get("content-type", "").startswith(TEXT_TYPES)
-    event.update(rawPath=raw_path, rawQueryString=query, headers=headers, routeKey=f"{method} {raw_path}",
-                 body=(body.decode("utf-8", errors="replace") if text else base64.b64encode(body).decode()) or None,
-                 isBase64Encoded=bool(body) and not text)
-    context = event["requestContext"]
-    context.update(requestId=str(uuid.uuid4()), routeKey=event["routeKey"], timeEpoch=int(time.time() * 1000),
-                   domainName=headers.get("host", "127.0.0.1"))
-    context["http"].update(method=method, path=raw_path, sourceIp=source_ip,
-                           userAgent=headers.get("user-agent", ""))
-    return event
 
 
 def proxy_response(response) -> tuple[int, dict, str]:
@@ -138,10 +117,7 @@ def serve(port: int = 0, lambda_handler=None, log: bool = False):
         the endpoint URL, ``http://127.0.0.1:PORT/predict``.
     """
     if lambda_handler is None:
-        sys.path.insert(0, str(CHAPTER_03))
-        import lambda_function
-
-        lambda_handler = lambda_function.lambda_handler
+        lambda_handler = load_handler(HANDLER_DIR)  # as Lambda imports it from the task root
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), make_handler(lambda_handler, log))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)

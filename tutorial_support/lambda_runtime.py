@@ -6,7 +6,9 @@ Inside Lambda (and inside the base image's emulator, ``aws-lambda-rie``), the ru
 ``/error``) returns the handler's answer. ``RuntimeAPI`` is that API on 127.0.0.1, with only those endpoints
 and ``/runtime/init/error``, as documented at docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html.
 ``run_task_root`` starts Lambda's Python (3.13) on a task root, in a process whose ``sys.path`` holds only the
-task root, the standard library and the runtime client: what a handler sees in the image.
+task root, the standard library and the runtime client: what a handler sees in the image. ``load_handler`` imports a
+handler in this process the way Lambda's runtime does (the task root first on ``sys.path``), for local callers that
+need no separate process: ``make demo``, ``make serve``, the benchmarks and the notebooks.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import functools
 import glob
 import http.server
+import importlib
 import json
 import os
 import platform
@@ -28,9 +31,52 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 AWSLAMBDARIC = "awslambdaric==4.2.2"  # the runtime interface client in public.ecr.aws/lambda/python:3.13
 API = "/2018-06-01/runtime"
+DEFAULT_HANDLER = "lambda_function.lambda_handler"  # the image's CMD: module.function
+
+
+def handler_module(task_root: Path, handler: str = DEFAULT_HANDLER):
+    """Import the module of ``handler`` (``module.function``) from ``task_root`` into this process, as Lambda's
+    Python runtime does: the task root goes first on ``sys.path`` (where ``LAMBDA_TASK_ROOT`` is in Lambda), so the
+    handler's own imports (``safe_download``) resolve there too. A module of that name imported before is reused when
+    it comes from the same folder.
+
+    Args:
+        task_root: the folder holding the handler's file (``solutions/03_lambda_code``, a student's
+            ``03_lambda_code``, or an assembled ``var/task``).
+        handler: ``module.function``, the image's ``CMD``.
+
+    Returns:
+        the imported module.
+
+    Raises:
+        RuntimeError: a module of the same name from another folder is already imported in this process (Lambda
+            runs one task root per process; start another process for another one).
+        ImportError: the task root has no such module (Lambda's ``Runtime.ImportModuleError``).
+    """
+    module_name = handler.rpartition(".")[0]
+    task_root = Path(task_root).resolve()
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:
+        origin = Path(getattr(loaded, "__file__", "") or "").resolve().parent
+        if origin != task_root:
+            raise RuntimeError(f"{module_name} is already imported from {origin}, not {task_root}: one task root per "
+                               "process, as in Lambda")
+        return loaded
+    if str(task_root) not in sys.path:
+        sys.path.insert(0, str(task_root))  # Lambda's own sys.path: the task root first
+    return importlib.import_module(module_name)
+
+
+def load_handler(task_root: Path, handler: str = DEFAULT_HANDLER):
+    """The handler function ``handler`` (``module.function``) of ``task_root``, imported by ``handler_module``.
+
+    Raises:
+        AttributeError: the module has no such function (Lambda's ``Runtime.HandlerNotFound``).
+        RuntimeError, ImportError: as ``handler_module``.
+    """
+    return getattr(handler_module(task_root, handler), handler.rpartition(".")[2])
 
 
 class InitError(RuntimeError):
@@ -207,11 +253,8 @@ def runtime_client() -> Path:
     Raises:
         RuntimeError: pip cannot install it (no package index).
     """
-    sys.path.insert(0, str(REPO_ROOT / "solutions" / "04_docker"))
-    try:
-        import lambda_wheels
-    finally:
-        sys.path.pop(0)
+    from tutorial_support import lambda_wheels
+
     target = Path.home() / ".cache" / "serverless-dl" / f"{AWSLAMBDARIC.replace('==', '-')}-cp313-{host_architecture()}"
     if not (target / "awslambdaric" / "__main__.py").is_file():
         with tempfile.TemporaryDirectory(dir=target.parent.mkdir(parents=True, exist_ok=True) or target.parent) as tmp:

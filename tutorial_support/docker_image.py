@@ -1,8 +1,8 @@
 """Build, run and invoke the Lambda container image with the Docker CLI (chapter 04).
 
-    python solutions/04_docker/image.py build [--arch x86_64|arm64] [--tag clothing-model:latest] [--dockerfile F]
-    python solutions/04_docker/image.py run [--port 9000]          # the emulator (aws-lambda-rie) in the base image
-    python solutions/04_docker/image.py invoke URL [--port 9000]   # POST {"url": URL} to it and print the answer
+    python -m tutorial_support.docker_image build [--arch x86_64|arm64] [--tag clothing-model:latest] [--dockerfile F]
+    python -m tutorial_support.docker_image run [--port 9000]          # the emulator (aws-lambda-rie) in the base image
+    python -m tutorial_support.docker_image invoke URL [--port 9000]   # POST {"url": URL} to it and print the answer
 
 The same commands work on x86_64 and on Apple silicon: the image is built for the Lambda architecture you choose
 (``--platform``), not for the machine you build on, and without an OCI index (``--provenance=false``), which Lambda
@@ -20,8 +20,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = Path(__file__).resolve().parent / "Dockerfile"
+from tutorial_support.paths import REPO_ROOT, SOLUTIONS
+
+DOCKERFILE = SOLUTIONS / "04_docker" / "Dockerfile"  # the reference; a student's is 04_docker/Dockerfile
 CONTEXT = REPO_ROOT  # the build context: the Dockerfile copies models/ and the handler from the repository
 DEFAULT_TAG = "clothing-model:latest"
 # Lambda's architecture names and the Docker platform each one needs.

@@ -1,12 +1,12 @@
 """Read a Lambda Dockerfile and build its task root in a folder, without Docker (chapter 04).
 
-    python solutions/04_docker/task_root.py OUT [--dockerfile F] [--arch x86_64|arm64]
+    python -m tutorial_support.task_root OUT [--dockerfile F] [--arch x86_64|arm64]
 
 What a ``docker build`` of the Dockerfile would put in ``/var/task`` (``${LAMBDA_TASK_ROOT}``) is put in ``OUT``:
 ``COPY`` copies from the build context (the repository root), honouring the root ``.dockerignore``; a
 ``RUN pip install`` installs the same wheels pip would pick inside the image (``lambda_wheels.install``); other
 ``RUN`` commands are listed as not reproduced. The tests run the handler from such a folder under Python 3.13
-through ``awslambdaric``, the runtime interface client of the base image (``grading/lambda_runtime.py``).
+through ``awslambdaric``, the runtime interface client of the base image (``tutorial_support/lambda_runtime.py``).
 
 Only what a Lambda Dockerfile of this tutorial needs is understood: one stage, ``FROM``, ``ARG``/``ENV``
 (``${VAR}`` and ``$VAR``), ``WORKDIR``, ``COPY``/``ADD`` of local files, ``RUN``, ``CMD``, ``ENTRYPOINT``.
@@ -27,11 +27,10 @@ from pathlib import Path, PurePosixPath
 
 from dockerfile_parse import DockerfileParser
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import lambda_wheels  # noqa: E402
+from tutorial_support import lambda_wheels
+from tutorial_support.paths import REPO_ROOT, SOLUTIONS
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = Path(__file__).resolve().parent / "Dockerfile"
+DOCKERFILE = SOLUTIONS / "04_docker" / "Dockerfile"  # the reference
 TASK_ROOT = "/var/task"
 # What public.ecr.aws/lambda/python sets before our Dockerfile runs (its own Dockerfile: ENV and WORKDIR).
 BASE_ENV = {"LAMBDA_TASK_ROOT": TASK_ROOT, "LAMBDA_RUNTIME_DIR": "/var/runtime"}

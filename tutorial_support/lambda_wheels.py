@@ -1,6 +1,6 @@
 """The image's requirements as wheels for the Lambda platform, checked without Docker (chapter 04).
 
-    python solutions/04_docker/lambda_wheels.py            # the wheel pip picks for each requirement, x86_64 and
+    python -m tutorial_support.lambda_wheels              # the wheel pip picks for each requirement, x86_64 and
                                                            # arm64, and the newest glibc symbol each one needs
 
 Lambda's Python 3.13 image runs Amazon Linux 2023, whose glibc is 2.34. A wheel tagged ``manylinux_2_X`` promises
@@ -20,7 +20,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tutorial_support.paths import REPO_ROOT
+
 IMAGE_REQUIREMENTS = REPO_ROOT / "requirements" / "image.txt"
 LAMBDA_PYTHON = "3.13"  # the Python of public.ecr.aws/lambda/python:3.13
 LAMBDA_GLIBC = (2, 34)  # Amazon Linux 2023

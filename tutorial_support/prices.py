@@ -1,0 +1,41 @@
+"""AWS prices this tutorial computes with: Lambda and the API Gateway HTTP API, us-east-1, in dollars.
+
+The one copy of them: chapter 01's exercise (``lambda_monthly_cost``), the benchmarks' cost table, chapter 05's
+cost of a million predictions and chapter 06's flood-cost table all import them from here.
+
+Sources, read on 2026-11-30:
+- AWS Lambda pricing, https://aws.amazon.com/lambda/pricing/ (us-east-1): $0.0000166667 per GB-second on x86_64,
+  $0.0000133334 on arm64 (first pricing tier: the first 6 billion GB-seconds a month), $0.20 per million requests;
+  the free tier: 1 million requests and 400,000 GB-seconds a month, per account. Duration is billed per 1 ms,
+  rounded up; 1 GB = 1,024 MB.
+- Amazon API Gateway pricing, https://aws.amazon.com/api-gateway/pricing/ (us-east-1): HTTP API requests $1.00 per
+  million for the first 300 million a month, metered in 512 KB increments (our requests and answers are far smaller).
+"""
+
+from __future__ import annotations
+
+PRICES_CHECKED = "2026-11-30"
+LAMBDA_PRICING_URL = "https://aws.amazon.com/lambda/pricing/"
+API_GATEWAY_PRICING_URL = "https://aws.amazon.com/api-gateway/pricing/"
+
+PRICE_PER_GB_SECOND = {"x86_64": 0.0000166667, "arm64": 0.0000133334}  # dollars per GB-second of duration
+PRICE_PER_MILLION_REQUESTS = 0.20  # dollars per million Lambda requests
+FREE_TIER_REQUESTS = 1_000_000  # Lambda requests a month, per account
+FREE_TIER_GB_SECONDS = 400_000  # Lambda GB-seconds a month, per account
+HTTP_API_PRICE_PER_MILLION = 1.00  # dollars per million HTTP API requests (first 300 M a month)
+# Lambda gives one full vCPU at 1,769 MB (docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
+FULL_VCPU_MB = 1769
+
+
+def lambda_bill(gb_seconds: float, requests: float, architecture: str = "x86_64") -> float:
+    """Dollars for ``gb_seconds`` of Lambda duration and ``requests`` invocations, before any free tier.
+
+    Args:
+        gb_seconds: billed duration in GB-seconds (memory in GB x seconds, duration already rounded up to the ms).
+        requests: number of invocations.
+        architecture: ``"x86_64"`` or ``"arm64"`` (the keys of ``PRICE_PER_GB_SECOND``).
+
+    Raises:
+        KeyError: an architecture Lambda does not have.
+    """
+    return float(gb_seconds * PRICE_PER_GB_SECOND[architecture] + requests / 1e6 * PRICE_PER_MILLION_REQUESTS)
