@@ -1,24 +1,22 @@
 """Measure every way to serve the clothing model: cold start, warm latency, memory, size and cost.
 
-    make bench                                   # = python solutions/02_tflite/bench.py (after the set-up in Makefile)
-    python solutions/02_tflite/bench.py --runs 2 --warm 50 --output /tmp/bench   # a quick look
+    make bench                                   # = python benchmarks/bench.py (after the set-up in Makefile)
+    python benchmarks/bench.py --runs 2 --warm 50 --output /tmp/bench   # a quick look
 
 Each runtime is measured in fresh processes (``bench_worker.py``; ``--runs`` of them), on the same model and the same
 30 real photos (``samples/``, preprocessed once with keras-image-helper), single-threaded unless the name says
 otherwise (a Lambda function has one vCPU up to 1,769 MB). The handler row is ``lambda_handler`` itself, invoked with
-payload 2.0 events for the photos served on 127.0.0.1. Writes ``results.json``, ``results.md`` and ``results.png``
+payload 2.0 events for the photos served on 127.0.0.1. The quantized models are made by chapter 02's
+``convert.py``. Writes ``results.json``, ``results.md`` and ``results.png``
 under ``--output`` (default ``benchmarks/``), and the table into the README between its ``bench`` markers.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime
-import io
 import json
+import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,19 +24,32 @@ import tempfile
 import time
 from pathlib import Path
 
-import convert
+import bench_worker
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "04_docker"))
-import lambda_wheels  # noqa: E402  (chapter 04: the pip options that pick Lambda's wheels)
+from tutorial_support import lambda_wheels, prices
+from tutorial_support.events import url_event
+from tutorial_support.image_server import serve_directory
+from tutorial_support.images import find_images, load_batch
+from tutorial_support.paths import (
+    BENCHMARKS_DIR,
+    HANDLER_DIR,
+    KERAS_MODEL,
+    REPO_ROOT,
+    SAMPLES_DIR,
+    SHARED_DATA_DIR,
+    TFLITE_MODEL,
+    classes,
+)
+from tutorial_support.readme import update_readme
+from tutorial_support.timing import machine, spread
 
-REPO_ROOT = convert.REPO_ROOT
 HERE = Path(__file__).resolve().parent
 BENCH = REPO_ROOT / ".bench"
-OUTPUT = REPO_ROOT / "benchmarks"
-README = REPO_ROOT / "README.md"
-CLASSES = convert.KERAS_MODEL.with_name("labels.txt").read_text().split()  # in the order of the model's outputs
-SHARED_VALIDATION = REPO_ROOT.parent / "shared" / "clothing-dataset-small" / "validation"
+OUTPUT = BENCHMARKS_DIR
+CONVERT = REPO_ROOT / "solutions" / "02_tflite" / "convert.py"  # chapter 02's converter, run as its command line
+CLASSES = classes()  # in the order of the model's outputs
+SHARED_VALIDATION = SHARED_DATA_DIR / "validation"
 ENV_PYTHON = {"main": Path(sys.executable), "onnxruntime": BENCH / "onnxruntime" / "bin" / "python",
               "tflite-runtime": BENCH / "tflite-runtime" / "bin" / "python"}
 # name: (runtime in bench_worker, model file key, threads, environment)
@@ -64,12 +75,7 @@ SERVING_SETS = {
 SIZE_OF = {"tf.lite (TensorFlow)": "Keras (TensorFlow)", "LiteRT, 2 threads": "LiteRT",
            "LiteRT, dynamic-range": "LiteRT", "LiteRT, float16": "LiteRT", "Lambda handler (LiteRT)": "LiteRT"}
 MEMORY_MB = (512, 1024, 2048)
-FULL_VCPU_MB = 1769  # one full vCPU at 1,769 MB (docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html)
-
-
-def spread(values) -> dict:
-    """{"median", "min", "max"} of a list of numbers."""
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+FULL_VCPU_MB = prices.FULL_VCPU_MB
 
 
 def prepare_models(work: Path) -> tuple[dict[str, Path], dict[str, str]]:
@@ -78,12 +84,13 @@ def prepare_models(work: Path) -> tuple[dict[str, Path], dict[str, str]]:
     Returns:
         ({key: path}, {key: why it is missing}) -- ONNX is missing when the tf2onnx set-up of ``make bench`` is.
     """
-    models = {"keras": convert.KERAS_MODEL, "float32": convert.TFLITE_MODEL}
+    models = {"keras": KERAS_MODEL, "float32": TFLITE_MODEL}
     missing = {}
     for quantization in ("dynamic", "float16"):
         models[quantization] = work / f"clothing-model-{quantization}.tflite"
-        with contextlib.redirect_stdout(io.StringIO()):  # the converter lists the saved graph's signature
-            convert.convert(convert.KERAS_MODEL, models[quantization], quantization)
+        subprocess.run([sys.executable, str(CONVERT), "--quantization", quantization, "--output",
+                        str(models[quantization])], check=True, capture_output=True,
+                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     onnx = work / "clothing-model.onnx"
     tools = BENCH / "tf2onnx"
     if tools.is_dir():
@@ -91,7 +98,7 @@ def prepare_models(work: Path) -> tuple[dict[str, Path], dict[str, str]]:
                   "m(np.zeros((1,) + m.input_shape[1:], np.float32)); "
                   "m.export(sys.argv[2], format='onnx', verbose=False)")
         env = dict(os.environ, PYTHONPATH=str(tools), TF_CPP_MIN_LOG_LEVEL="2")
-        done = subprocess.run([sys.executable, "-c", script, str(convert.KERAS_MODEL), str(onnx)], env=env,
+        done = subprocess.run([sys.executable, "-c", script, str(KERAS_MODEL), str(onnx)], env=env,
                               capture_output=True, text=True)
         if done.returncode == 0:
             models["onnx"] = onnx
@@ -115,16 +122,13 @@ def run_worker(python: Path, args: dict, timeout_s: float = 600) -> dict:
 
 def measure(variants: dict, models: dict, missing: dict, runs: int, warm: int, max_seconds: float) -> dict:
     """Run every variant ``runs`` times in fresh processes; summarise each figure as median and range."""
-    sys.path.insert(0, str(REPO_ROOT / "solutions" / "03_lambda_code"))
-    from image_server import serve_directory
-
-    samples = convert.find_images(convert.SAMPLES_DIR)
+    samples = find_images(SAMPLES_DIR)
     results = {}
-    with tempfile.TemporaryDirectory() as tmp, serve_directory(convert.SAMPLES_DIR) as base:
+    with tempfile.TemporaryDirectory() as tmp, serve_directory(SAMPLES_DIR) as base:
         inputs = Path(tmp) / "inputs.npy"
-        np.save(inputs, convert.load_batch(samples, 128))
-        urls = [f"{base}/{p.relative_to(convert.SAMPLES_DIR).as_posix()}" for p in samples]
-        event = (REPO_ROOT / "solutions" / "03_lambda_code" / "events" / "apigw-http-v2.json").read_text()
+        np.save(inputs, load_batch(samples, 128))
+        urls = [f"{base}/{p.relative_to(SAMPLES_DIR).as_posix()}" for p in samples]
+        event = json.dumps(url_event(None))  # bench_worker puts each URL in its body
         for name, (runtime, model, threads, env) in variants.items():
             python = ENV_PYTHON[env]
             if model in missing or not python.exists():
@@ -134,7 +138,7 @@ def measure(variants: dict, models: dict, missing: dict, runs: int, warm: int, m
                 continue
             args = {"runtime": runtime, "model": str(models[model]), "inputs": str(inputs), "threads": threads,
                     "warm": warm, "max_seconds": max_seconds, "urls": urls, "event": event,
-                    "handler_dir": str(REPO_ROOT / "solutions" / "03_lambda_code")}
+                    "handler_dir": str(HANDLER_DIR)}
             try:
                 per_run = [run_worker(python, args) for _ in range(runs)]
             except (RuntimeError, subprocess.TimeoutExpired) as e:
@@ -189,16 +193,17 @@ def quantization_accuracy(models: dict, data_dir: Path | None) -> dict:
 
     Uses ``data_dir`` (the dataset's validation split: one folder per class) when given, else the 30 samples.
     """
-    folder = data_dir if data_dir and data_dir.is_dir() else convert.SAMPLES_DIR
-    paths = convert.find_images(folder)
+    folder = data_dir if data_dir and data_dir.is_dir() else SAMPLES_DIR
+    paths = find_images(folder)
     truth = np.array([CLASSES.index(p.parent.name) for p in paths])
-    x = convert.load_batch(paths, 128)
+    x = load_batch(paths, 128)
     source = folder.resolve()
     out = {"images": len(paths), "source": source.relative_to(REPO_ROOT.parent).as_posix()
            if source.is_relative_to(REPO_ROOT.parent) else source.as_posix()}
     reference = None
     for key in ("float32", "dynamic", "float16"):
-        predicted = convert.tflite_logits(models[key], x).argmax(1)
+        run = bench_worker.FACTORIES["litert"](str(models[key]), 1)[0]  # LiteRT, one image at a time
+        predicted = np.stack([run(row[None]) for row in x]).argmax(1)
         reference = predicted if reference is None else reference
         out[key] = {"size_mb": models[key].stat().st_size / 1e6, "accuracy": float((predicted == truth).mean()),
                     "agreement_with_float32": float((predicted == reference).mean())}
@@ -220,8 +225,9 @@ def installed_size_mb(python_version: str, requirements: list[str], cache: Path)
     return known[key]
 
 
-def cost_per_million(results: dict, lambda_monthly_cost) -> dict:
-    """Dollars per million predictions at each memory size, from each variant's warm duration.
+def cost_per_million(results: dict) -> dict:
+    """Dollars per million predictions at each memory size, from each variant's warm duration (x86_64, no free tier;
+    prices: ``tutorial_support.prices``; duration billed per 1 ms, rounded up).
 
     A variant's warm duration is its inference p50 plus what the handler spends besides inference (download from
     127.0.0.1, preprocessing, the rest), measured in the handler row; the handler row uses its own total. Single-
@@ -238,16 +244,9 @@ def cost_per_million(results: dict, lambda_monthly_cost) -> dict:
         costs[name] = {"warm_ms": warm}
         for memory in MEMORY_MB:
             duration = warm * max(1.0, FULL_VCPU_MB / memory)
-            costs[name][str(memory)] = lambda_monthly_cost(1_000_000, duration, memory)
+            gb_seconds = 1_000_000 * math.ceil(duration) / 1000 * memory / 1024
+            costs[name][str(memory)] = prices.lambda_bill(gb_seconds, 1_000_000)
     return costs
-
-
-def machine() -> dict:
-    """The machine the figures come from."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version(),
-            "date": datetime.date.today().isoformat()}
 
 
 def _fmt(value, unit="", digits=1):
@@ -355,17 +354,6 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def update_readme(markdown: str, readme: Path = README, marker: str = "bench") -> bool:
-    """Replace the README's text between ``<!-- {marker}:begin -->`` and ``<!-- {marker}:end -->``. False if absent."""
-    text = readme.read_text()
-    begin, end = f"<!-- {marker}:begin -->\n", f"<!-- {marker}:end -->"
-    if begin not in text or end not in text:
-        return False
-    head, rest = text.split(begin, 1)
-    readme.write_text(head + begin + markdown + rest[rest.index(end):])
-    return True
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per runtime")
@@ -384,18 +372,13 @@ def main(argv=None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     BENCH.mkdir(exist_ok=True)
 
-    sys.path.insert(0, str(REPO_ROOT))
-    from grading.targets import Target
-
-    # Chapter 01's reference solution and its price constants (one copy of the prices, with their source).
-    pricing = Target("solutions", REPO_ROOT).notebook("01_intro", "01_intro.ipynb")
     if args.render_only:
-        write(derive(json.loads((args.output / "results.json").read_text()), pricing), args.output)
+        write(derive(json.loads((args.output / "results.json").read_text())), args.output)
         return 0
     with tempfile.TemporaryDirectory() as work:
         models, missing = prepare_models(Path(work))
         report = {"command": "make bench" if argv is None and len(sys.argv) == 1 else
-                  "python solutions/02_tflite/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                  "python benchmarks/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
                   "machine": machine(), "settings": {"runs": args.runs, "warm": args.warm,
                                                      "max_seconds": args.max_seconds},
                   "model_files_mb": {k: p.stat().st_size / 1e6 for k, p in models.items()}}
@@ -405,13 +388,13 @@ def main(argv=None) -> int:
     report["sizes_mb"] = {} if args.skip_sizes else {
         name: installed_size_mb(version, requirements, BENCH / "sizes.json")
         for name, (version, requirements) in SERVING_SETS.items()}
-    write(derive(report, pricing), args.output)
+    write(derive(report), args.output)
     return 0
 
 
-def derive(report: dict, pricing) -> dict:
+def derive(report: dict) -> dict:
     """Add what follows from the measurements: each row's serving install size, the handler's overhead over the bare
-    interpreter, the cost per million predictions (``pricing``: chapter 01's notebook namespace) and its basis."""
+    interpreter, the cost per million predictions (``tutorial_support.prices``) and its basis."""
     for name, result in report["variants"].items():
         if "skipped" not in result:
             result["serving_install_mb"] = report["sizes_mb"].get(SIZE_OF.get(name, name))
@@ -420,11 +403,11 @@ def derive(report: dict, pricing) -> dict:
         without, bare = handler["without_download_p50_ms"], handler["bare_invoke_p50_ms"]
         report["handler_overhead"] = {"without_download_ms": without, "bare_invoke_ms": bare,
                                       "over_bare_pct": 100 * (without - bare) / without}
-    report["cost_per_million"] = cost_per_million(report["variants"], pricing.lambda_monthly_cost)
+    report["cost_per_million"] = cost_per_million(report["variants"])
     report["price"] = {
-        "per_gb_second_x86_64": pricing.PRICE_PER_GB_SECOND["x86_64"],
-        "per_million_requests": pricing.PRICE_PER_MILLION_REQUESTS,
-        "source": "aws.amazon.com/lambda/pricing, via chapter 01's lambda_monthly_cost",
+        "per_gb_second_x86_64": prices.PRICE_PER_GB_SECOND["x86_64"],
+        "per_million_requests": prices.PRICE_PER_MILLION_REQUESTS,
+        "source": f"aws.amazon.com/lambda/pricing as of {prices.PRICES_CHECKED}, tutorial_support/prices.py",
         "assumption": "Duration scales with memory as CPU share does: single-threaded work measured here on one core "
                       "is taken to get a full vCPU at 1,769 MB and above and memory / 1,769 MB of one below, so its "
                       "duration at 512 MB is 3.5 times the measured one. One core here is not one Lambda vCPU; "
@@ -440,7 +423,7 @@ def write(report: dict, output: Path) -> None:
     (output / "results.md").write_text(markdown)
     plot(report, output / "results.png")
     if output.resolve() == OUTPUT.resolve() and update_readme(markdown):
-        print(f"Updated the performance section of {README.name}")
+        print("Updated the performance section of README.md")
     print(f"Wrote {output / 'results.json'}, results.md and results.png")
 
 

@@ -102,13 +102,6 @@ FACTORIES = {
 }
 
 
-def percentile(values, q):
-    """The q-th percentile (0-100) of ``values``, linear interpolation between closest ranks (numpy's default)."""
-    import numpy as np
-
-    return float(np.percentile(values, q))
-
-
 def bench_runtime(args, np):
     """Cold start and warm inference of one runtime on preprocessed inputs (no download, no preprocessing)."""
     x = np.load(args["inputs"])
@@ -130,22 +123,27 @@ def bench_runtime(args, np):
 
 
 def _summary(times_ms):
-    return {"n": len(times_ms), "p50": percentile(times_ms, 50), "p95": percentile(times_ms, 95),
-            "mean": sum(times_ms) / len(times_ms)}
+    """Count, median, 95th percentile and mean of a list of milliseconds (numpy's linear interpolation, as
+    ``tutorial_support.timing.percentile``, which the other environments of ``make bench`` cannot import)."""
+    import numpy as np
+
+    p50, p95 = np.percentile(times_ms, [50, 95])
+    return {"n": len(times_ms), "p50": float(p50), "p95": float(p95), "mean": sum(times_ms) / len(times_ms)}
 
 
 def bench_handler(args, np):
     """The Lambda handler (``lambda_function``) as Lambda runs it: imports, module load, then handler calls with
     payload 2.0 events for images served on 127.0.0.1. Each warm call is split into download, preprocessing,
     inference and the rest (event parsing, softmax, the response), by timing the handler's own functions."""
-    sys.path.insert(0, args["handler_dir"])
+    from tutorial_support.lambda_runtime import handler_module  # the main environment only: it has the project
+
     start = time.perf_counter()
     import ai_edge_litert.interpreter  # noqa: F401  (the imports the module will make, timed apart from its load)
     import keras_image_helper  # noqa: F401
     import PIL.Image  # noqa: F401
 
     imported = time.perf_counter()
-    import lambda_function as handler
+    handler = handler_module(args["handler_dir"])  # import lambda_function from its task root, as Lambda does
 
     loaded = time.perf_counter()
     event_template = json.loads(args["event"])

@@ -1,6 +1,6 @@
 """The Lambda image's expected size, from the contents of its layers, beside an image that would carry TensorFlow.
 
-    make image-size        # = python solutions/04_docker/image_size.py; about 3 minutes (it installs TensorFlow)
+    make image-size        # = python benchmarks/image_size.py; about 3 minutes (it installs TensorFlow)
 
 No Docker engine is needed. The layers this Dockerfile adds are rebuilt without Docker (``task_root.assemble``:
 the wheels pip picks for Lambda on x86_64, the model, the handler) and measured on disk (what counts against Lambda's
@@ -21,15 +21,14 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "02_tflite")]
-import bench  # noqa: E402  (chapter 02: the TensorFlow serving set and the README writer)
-import lambda_wheels  # noqa: E402
-import task_root  # noqa: E402
+import bench  # the TensorFlow serving set (bench.SERVING_SETS), beside this script
 
-REPO_ROOT = HERE.parents[1]
-OUTPUT = REPO_ROOT / "benchmarks" / "image_size.json"
-MODELS = REPO_ROOT / "models"
+from tutorial_support import lambda_wheels, task_root
+from tutorial_support.paths import BENCHMARKS_DIR, HANDLER_DIR, MODELS_DIR, REPO_ROOT
+from tutorial_support.readme import update_readme
+
+OUTPUT = BENCHMARKS_DIR / "image_size.json"
+MODELS = MODELS_DIR
 # The published size of public.ecr.aws/lambda/python:3.13 (x86_64): the six root-filesystem tarballs its Dockerfile
 # ADDs, as published in github.com/aws/aws-lambda-base-images (branch python3.13, x86_64/Dockerfile.python3.13; the
 # Git LFS pointers give their sizes, 128,790,988 bytes in all, xz-compressed; arm64: 124,474,204). No uncompressed
@@ -79,7 +78,7 @@ def layers_of_a_tensorflow_image(work: Path) -> dict:
     version, requirements = bench.SERVING_SETS["Keras (TensorFlow)"]
     target = work / "tensorflow"
     lambda_wheels.install(None, target, "x86_64", version, extra=tuple(requirements))
-    handler = REPO_ROOT / "solutions" / "03_lambda_code" / "lambda_function.py"
+    handler = HANDLER_DIR / "lambda_function.py"
     return {"requirements": {"contents": ", ".join(requirements), **measure([target], target)},
             "model": {"contents": "clothing-model.keras, labels.txt",
                       **measure([MODELS / "clothing-model.keras", MODELS / "labels.txt"], MODELS)},
@@ -144,7 +143,7 @@ def main(argv=None) -> int:
         args.output.write_text(json.dumps(report, indent=2) + "\n")
     markdown = render_markdown(report)
     print(markdown)
-    if args.output.resolve() == OUTPUT.resolve() and bench.update_readme(markdown, marker="image-size"):
+    if args.output.resolve() == OUTPUT.resolve() and update_readme(markdown, marker="image-size"):
         print("README.md updated")
     return 0
 

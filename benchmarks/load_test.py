@@ -1,10 +1,10 @@
 """A bounded load test of ``make serve`` on 127.0.0.1: good and bad requests, a few at a time, every answer checked.
 
-    make load-test [REQUESTS=2000 CONCURRENCY=4]   # = python solutions/06_api_gateway/load_test.py --requests ...
-    python solutions/06_api_gateway/load_test.py --requests 200 --no-write   # a quick look; writes nothing
+    make load-test [REQUESTS=2000 CONCURRENCY=4]   # = python benchmarks/load_test.py --requests ...
+    python benchmarks/load_test.py --requests 200 --no-write   # a quick look; writes nothing
 
-Starts an image host on 127.0.0.1 (chapter 03's ``serve_directory``) over a temporary folder with four sample photos
-and the bad files below, and ``serve.py --port PORT`` in a subprocess, as ``make serve`` runs it (with
+Starts an image host on 127.0.0.1 (``tutorial_support.image_server``) over a temporary folder with four sample photos
+and the bad files below, and chapter 06's ``serve.py --port PORT`` in a subprocess, as ``make serve`` runs it (with
 ``ALLOW_PRIVATE_URLS=1``: the image host is on loopback). Each photo's answer is first taken from one request at a
 time; then ``--requests`` requests (about 60 % photos, 40 % bad requests of the kinds in ``BAD_KINDS``, shuffled
 with ``--seed``) go out from ``--concurrency`` threads, each thread on one keep-alive connection. A wrong answer is a
@@ -39,16 +39,14 @@ from pathlib import Path
 
 import psutil
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent / "03_lambda_code"), str(HERE.parent / "02_tflite")]
-import bench  # noqa: E402  (chapter 02: the machine's description and the README writer)
-import bench_worker  # noqa: E402  (chapter 02: percentiles)
-from image_server import serve_directory  # noqa: E402  (chapter 03: a folder over HTTP on 127.0.0.1)
+from tutorial_support.image_server import serve_directory
+from tutorial_support.paths import BENCHMARKS_DIR, REPO_ROOT, SAMPLES_DIR, SOLUTIONS
+from tutorial_support.readme import update_readme
+from tutorial_support.timing import machine, percentile
 
-REPO_ROOT = HERE.parents[1]
-OUTPUT = REPO_ROOT / "benchmarks" / "load_test.json"
-SERVE = HERE / "serve.py"
-SAMPLES = REPO_ROOT / "samples"
+OUTPUT = BENCHMARKS_DIR / "load_test.json"
+SERVE = SOLUTIONS / "06_api_gateway" / "serve.py"  # what make serve runs
+SAMPLES = SAMPLES_DIR
 PHOTO_CLASSES = ("dress", "hat", "pants", "shoes")  # one photo of each (the first by name) is sent
 GOOD_SHARE = 0.6
 WARMUP_SHARE = 0.1
@@ -295,14 +293,14 @@ def summarise(kinds: list[Kind], loader: LoadRun, seconds: float, concurrency: i
 
     def latency(good: bool) -> dict:
         ms = [ms for name, _, ms, _ in loader.results if all_kinds[name].good == good]
-        return {"requests": len(ms), **{f"p{q}": round(bench_worker.percentile(ms, q), 2) for q in (50, 95, 99)}}
+        return {"requests": len(ms), **{f"p{q}": round(percentile(ms, q), 2) for q in (50, 95, 99)}}
 
     warmup = loader.warmup
     after_warmup = next(mb for done, mb in loader.rss if done >= warmup)
     end = loader.rss[-1][1]
     wrong = [w for *_, w in loader.results if w is not None]
     return {
-        "command": None, "machine": bench.machine(),
+        "command": None, "machine": machine(),
         "settings": {"requests": len(kinds), "concurrency": concurrency, "seed": seed, "warmup_requests": warmup,
                      "rss_every": RSS_EVERY, "photos": {name: str(p.relative_to(REPO_ROOT))
                                                         for name, p in photos().items()}},
@@ -383,7 +381,7 @@ def main(argv=None) -> int:
         report = load_test(args.requests, args.concurrency, args.seed)
         report["command"] = (f"make load-test REQUESTS={args.requests} CONCURRENCY={args.concurrency}"
                              if args.seed == parser.get_default("seed") else
-                             "python solutions/06_api_gateway/load_test.py " + " ".join(sys.argv[1:] if argv is None
+                             "python benchmarks/load_test.py " + " ".join(sys.argv[1:] if argv is None
                                                                                           else argv))
     markdown = render_markdown(report)
     print(markdown)
@@ -392,7 +390,7 @@ def main(argv=None) -> int:
     if not (args.no_write or args.render_only):
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(report, indent=2) + "\n")
-    if not args.no_write and args.output.resolve() == OUTPUT.resolve() and bench.update_readme(markdown,
+    if not args.no_write and args.output.resolve() == OUTPUT.resolve() and update_readme(markdown,
                                                                                               marker="load-test"):
         print("README.md updated")
     return 1 if report["wrong_answers"] else 0

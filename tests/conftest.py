@@ -1,4 +1,4 @@
-"""Shared fixtures: import paths for the chapter code, and a local image host on 127.0.0.1.
+"""Shared fixtures: a local image host on 127.0.0.1, and the handler's request log captured.
 
 The image host serves the bundled samples plus the awkward and hostile answers a real image host can give
 (HTTP errors, slow and dripping answers, endless, huge or non-image bodies, bombs, redirects anywhere).
@@ -11,7 +11,6 @@ import gzip
 import http.server
 import io
 import logging
-import sys
 import threading
 import time
 import urllib.parse
@@ -26,10 +25,6 @@ SOLUTIONS = REPO_ROOT / "solutions"
 SAMPLES_DIR = REPO_ROOT / "samples"
 MODELS_DIR = REPO_ROOT / "models"
 SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "clothing-dataset-small"
-
-for chapter in ("01_intro", "02_tflite", "03_lambda_code"):
-    sys.path.insert(0, str(SOLUTIONS / chapter))
-
 
 SLOW_SECONDS = 3.0
 DRIP_SECONDS = 0.2

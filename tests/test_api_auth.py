@@ -10,20 +10,18 @@ import re
 import sys
 import threading
 
+import api
+import api_cli
+import predict
 import pytest
+import security_tables
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from conftest import REPO_ROOT
 
-from grading import checks
-from tests.conftest import REPO_ROOT, SOLUTIONS
-
-sys.path.insert(0, str(SOLUTIONS / "05_deploy"))
-sys.path.insert(0, str(SOLUTIONS / "06_api_gateway"))
-
-import api  # noqa: E402
-import deploy  # noqa: E402
-import predict  # noqa: E402
+from tutorial_support import deployment, prices
+from tutorial_support.moto_account import fake_images, lambda_role, mock_aws_account
 
 REGION, ALIAS_ARN = "us-east-1", "arn:aws:lambda:us-east-1:123456789012:function:auth-test:live"
 ISSUER, AUDIENCE = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example", ["client-a", "client-b"]
@@ -36,7 +34,7 @@ KEY, SECRET = "AKIDEXAMPLEAUTHTEST", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 @pytest.fixture
 def http_api():
     """(apigw client, api id, route id): a moto HTTP API with the route POST /predict of ``ensure_route``."""
-    with checks.mock_aws_account(REGION) as session:
+    with mock_aws_account(REGION) as session:
         apigw = session.client("apigatewayv2")
         api_id = apigw.create_api(Name="auth-test-api", ProtocolType="HTTP")["ApiId"]
         _, route_id = api.ensure_route(apigw, api_id, ALIAS_ARN)
@@ -117,26 +115,26 @@ def test_ensure_auth_refuses_an_incomplete_or_unknown_mode(http_api, mode, issue
 ])
 def test_the_cli_refuses_jwt_without_issuer_or_audience(capsys, args, named):
     with pytest.raises(SystemExit) as exit_:
-        api.main(["create", "--region", REGION, "--dry-run", *args])
+        api_cli.main(["create", "--region", REGION, "--dry-run", *args])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and named in err and "Traceback" not in err
 
 
 def test_make_api_switches_modes_end_to_end_and_dry_run_touches_nothing(capsys):
-    with checks.mock_aws_account(REGION) as session:
+    with mock_aws_account(REGION) as session:
         lam, apigw = session.client("lambda"), session.client("apigatewayv2")
-        role = checks._lambda_role(session, "auth-test-role")
-        (image,) = checks._fake_images(session, "auth-test", tags=("v1",))
+        role = lambda_role(session, "auth-test-role")
+        (image,) = fake_images(session, "auth-test", tags=("v1",))
         lam.create_function(FunctionName="auth-test", Role=role, PackageType="Image", Code={"ImageUri": image})
         version = lam.publish_version(FunctionName="auth-test")["Version"]
-        lam.create_alias(FunctionName="auth-test", Name=deploy.ALIAS, FunctionVersion=version)
+        lam.create_alias(FunctionName="auth-test", Name=deployment.ALIAS, FunctionVersion=version)
         common = ["create", "--region", REGION, "--name", "auth-test"]
 
-        assert api.main([*common, "--auth", "iam", "--dry-run"]) == 0
+        assert api_cli.main([*common, "--auth", "iam", "--dry-run"]) == 0
         out = capsys.readouterr().out
         assert "auth iam" in out and "Dry run" in out and apigw.get_apis()["Items"] == []
 
-        assert api.main([*common, "--auth", "iam"]) == 0
+        assert api_cli.main([*common, "--auth", "iam"]) == 0
         out = capsys.readouterr().out
         (found,) = apigw.get_apis()["Items"]
         (route,) = apigw.get_routes(ApiId=found["ApiId"])["Items"]
@@ -145,13 +143,13 @@ def test_make_api_switches_modes_end_to_end_and_dry_run_touches_nothing(capsys):
                 f"arn:aws:execute-api:{REGION}:123456789012:{found['ApiId']}/*/POST/predict") in out
         assert out.rstrip().endswith("IMAGE_URL --auth iam")
 
-        assert api.main([*common, "--auth", "jwt", "--jwt-issuer", ISSUER, "--jwt-audience", "client-a"]) == 0
+        assert api_cli.main([*common, "--auth", "jwt", "--jwt-issuer", ISSUER, "--jwt-audience", "client-a"]) == 0
         out = capsys.readouterr().out
         (authorizer,) = authorizers(apigw, found["ApiId"])
         assert authorizer["JwtConfiguration"] == {"Issuer": ISSUER, "Audience": ["client-a"]}
         assert f"callers: holders of a valid token from {ISSUER} for audience client-a" in out
 
-        assert api.main(common) == 0  # no --auth: back to today's public endpoint
+        assert api_cli.main(common) == 0  # no --auth: back to today's public endpoint
         out = capsys.readouterr().out
         (again,) = apigw.get_routes(ApiId=found["ApiId"])["Items"]
         assert again["RouteId"] == route["RouteId"] and again["AuthorizationType"] == "NONE"
@@ -318,9 +316,9 @@ def readme_block(marker: str) -> str:
     return readme.split(f"<!-- {marker}:begin -->\n")[1].split(f"<!-- {marker}:end -->")[0]
 
 
-def test_the_readme_security_tables_are_what_api_py_renders_now():
-    assert readme_block("auth-modes") == api.render_auth_modes()
-    assert readme_block("flood-cost") == api.render_flood_cost(api.flood_cost(api.lambda_prices()))
+def test_the_readme_security_tables_are_what_security_tables_py_renders_now():
+    assert readme_block("auth-modes") == security_tables.render_auth_modes()
+    assert readme_block("flood-cost") == security_tables.render_flood_cost(security_tables.flood_cost())
     readme = (REPO_ROOT / "README.md").read_text()
     security = readme.index("\n## Security\n")
     assert readme.index("\n## Deploy to your AWS account\n") < security < readme.index("<!-- flood-cost:begin -->")
@@ -328,26 +326,25 @@ def test_the_readme_security_tables_are_what_api_py_renders_now():
 
 
 def test_flood_cost_follows_its_inputs():
-    prices = api.lambda_prices()
-    cost = api.flood_cost(prices)
+    cost = security_tables.flood_cost()
     month, day = cost["month"], cost["day"]
-    seconds = api.DAYS_A_MONTH * 86_400
+    seconds = security_tables.DAYS_A_MONTH * 86_400
     assert month["api_requests"] == month["lambda_requests"] == api.DEFAULT_RATE * seconds
-    assert month["api"] == pytest.approx(api.DEFAULT_RATE * seconds / 1e6 * api.HTTP_API_PRICE_PER_MILLION)
-    busy = min(deploy.DEFAULT_MAX_CONCURRENCY, api.DEFAULT_RATE * deploy.DEFAULT_TIMEOUT_S)
-    assert month["gb_seconds"] == pytest.approx(busy * deploy.DEFAULT_MEMORY_MB / 1024 * seconds)
+    assert month["api"] == pytest.approx(api.DEFAULT_RATE * seconds / 1e6 * prices.HTTP_API_PRICE_PER_MILLION)
+    busy = min(deployment.DEFAULT_MAX_CONCURRENCY, api.DEFAULT_RATE * deployment.DEFAULT_TIMEOUT_S)
+    assert month["gb_seconds"] == pytest.approx(busy * deployment.DEFAULT_MEMORY_MB / 1024 * seconds)
     assert set(month["compute"]) == {"x86_64", "arm64"} and month["compute"]["arm64"] < month["compute"]["x86_64"]
     for arch in month["total"]:
         assert month["total"][arch] == pytest.approx(month["api"] + month["lambda_requests_cost"]
                                                      + month["compute"][arch])
-        assert day["total"][arch] == pytest.approx(month["total"][arch] / api.DAYS_A_MONTH)
+        assert day["total"][arch] == pytest.approx(month["total"][arch] / security_tables.DAYS_A_MONTH)
     # twice the memory doubles the compute; a 1 s timeout at 2 requests a second keeps only 2 copies busy
-    assert api.flood_cost(prices, memory_mb=2048)["month"]["compute"]["x86_64"] == pytest.approx(
+    assert security_tables.flood_cost(memory_mb=2048)["month"]["compute"]["x86_64"] == pytest.approx(
         2 * month["compute"]["x86_64"])
-    slow = api.flood_cost(prices, rate=2, timeout_s=1, max_concurrency=5)["month"]
-    assert slow["gb_seconds"] == pytest.approx(2 * deploy.DEFAULT_MEMORY_MB / 1024 * seconds)
+    slow = security_tables.flood_cost(rate=2, timeout_s=1, max_concurrency=5)["month"]
+    assert slow["gb_seconds"] == pytest.approx(2 * deployment.DEFAULT_MEMORY_MB / 1024 * seconds)
     with pytest.raises(ValueError, match="positive"):
-        api.flood_cost(prices, rate=0)
+        security_tables.flood_cost(rate=0)
 
 
 def test_the_client_needs_botocore_only_for_auth_iam(recorder, fake_credentials, monkeypatch, capsys):

@@ -1,7 +1,6 @@
 """Chapter 06 locally: ``serve.py`` (the handler behind an HTTP server that speaks payload format 2.0) and the
 ``predict.py`` client, with real sample photos served on 127.0.0.1."""
 
-import base64
 import http.client
 import json
 import subprocess
@@ -11,14 +10,10 @@ import time
 import urllib.error
 import urllib.request
 
+import predict
 import pytest
-
-from tests.conftest import SOLUTIONS
-
-sys.path.insert(0, str(SOLUTIONS / "06_api_gateway"))
-
-import predict  # noqa: E402
-import serve  # noqa: E402
+import serve
+from conftest import SOLUTIONS
 
 PANTS = "/samples/pants/0257eb81-f3d3-4704-8299-8b6ab20f1ed4.jpg"
 SERVE, PREDICT = SOLUTIONS / "06_api_gateway" / "serve.py", SOLUTIONS / "06_api_gateway" / "predict.py"
@@ -38,18 +33,6 @@ def post(url: str, body: bytes, content_type: str = "application/json", method: 
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
-
-
-def test_the_event_is_payload_format_2_0_of_this_request():
-    event = serve.http_api_event("POST", "/predict?debug=1", {"Content-Type": "application/json", "X-A": "b"},
-                                 b'{"url": "u"}')
-    assert (event["version"], event["routeKey"], event["rawPath"], event["rawQueryString"]) == (
-        "2.0", "POST /predict", "/predict", "debug=1")
-    assert event["headers"] == {"content-type": "application/json", "x-a": "b"}
-    assert (event["body"], event["isBase64Encoded"]) == ('{"url": "u"}', False)
-    assert event["requestContext"]["http"]["method"] == "POST"
-    binary = serve.http_api_event("POST", "/predict", {"Content-Type": "application/octet-stream"}, b"\xff\x00")
-    assert binary["isBase64Encoded"] is True and base64.b64decode(binary["body"]) == b"\xff\x00"
 
 
 def test_a_real_photo_is_classified_through_the_local_server_by_the_client(endpoint, image_host):

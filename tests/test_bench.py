@@ -13,6 +13,10 @@ import numpy as np
 import pytest
 from conftest import MODELS_DIR, REPO_ROOT, SAMPLES_DIR, SOLUTIONS
 
+from tutorial_support import prices
+from tutorial_support.events import url_event
+from tutorial_support.images import load_batch
+
 RESULTS = REPO_ROOT / "benchmarks" / "results.json"
 
 
@@ -50,7 +54,7 @@ def test_chapter_02_notebook_shows_the_committed_results_without_measuring_again
 def _worker(runtime, tmp_path, **extra):
     inputs = tmp_path / "inputs.npy"
     paths = sorted(SAMPLES_DIR.rglob("*.jpg"))[:3]
-    np.save(inputs, convert.load_batch(paths, 128))
+    np.save(inputs, load_batch(paths, 128))
     args = {"runtime": runtime, "model": str(MODELS_DIR / "clothing-model.tflite"), "inputs": str(inputs),
             "threads": 1, "warm": 25, "max_seconds": 5, **extra}
     return bench.run_worker(sys.executable, args), paths, inputs
@@ -69,7 +73,7 @@ def test_worker_measures_litert_in_a_fresh_process(tmp_path):
 def test_worker_splits_a_real_handler_call(tmp_path, image_host):
     samples = sorted(SAMPLES_DIR.rglob("*.jpg"))[:3]
     urls = [f"{image_host}/samples/{p.relative_to(SAMPLES_DIR).as_posix()}" for p in samples]
-    event = (SOLUTIONS / "03_lambda_code" / "events" / "apigw-http-v2.json").read_text()
+    event = json.dumps(url_event(None))
     result, paths, _ = _worker("handler", tmp_path, urls=urls, event=event,
                                handler_dir=str(SOLUTIONS / "03_lambda_code"))
     assert result["answers"] == [p.parent.name for p in paths]  # the first three samples are classified right
@@ -81,16 +85,13 @@ def test_worker_splits_a_real_handler_call(tmp_path, image_host):
 
 
 def test_cost_follows_the_cpu_share_assumption():
-    from grading.targets import Target
-
-    pricing = Target("solutions", REPO_ROOT).notebook("01_intro", "01_intro.ipynb")
     results = {"LiteRT": {"runtime": "litert", "warm_p50_ms": {"median": 40.0}},
                "Lambda handler (LiteRT)": {"runtime": "handler", "warm_p50_ms": {"median": 50.0},
                                            "pieces_p50_ms": {"download": 6.0, "preprocess": 3.0, "inference": 40.0,
                                                              "rest": 1.0}}}
-    costs = bench.cost_per_million(results, pricing.lambda_monthly_cost)
+    costs = bench.cost_per_million(results)
     assert costs["LiteRT"]["warm_ms"] == 40.0 + 6.0 + 3.0 + 1.0
-    requests = pricing.PRICE_PER_MILLION_REQUESTS
+    requests = prices.PRICE_PER_MILLION_REQUESTS
     for c in costs.values():
         # below 1,769 MB a single thread gets memory / 1,769 of a vCPU: the same GB-seconds at 512 and 1,024 MB
         assert c["512"] == pytest.approx(c["1024"], rel=0.02)

@@ -1,7 +1,7 @@
 """Chapters 05 and 06 against moto: the whole flow in-process, the scripts as subprocesses against a moto server, and
 the error paths (no credentials, no region, access denied, a function that fails, no Docker engine).
 
-No AWS and no Docker: the image is "pushed" with ``checks.put_fake_image`` (a manifest put into moto's ECR), and
+No AWS and no Docker: the image is "pushed" with ``put_fake_image`` (a manifest put into moto's ECR), and
 moto checks that ``create_function`` names an image that is there (``MOTO_LAMBDA_STUB_ECR=false``).
 """
 
@@ -10,23 +10,27 @@ import os
 import subprocess
 import sys
 
+import api
+import api_cli
 import boto3
+import deploy
+import deploy_cli
 import pytest
+from conftest import SOLUTIONS
 
-from grading import checks
-from tests.conftest import SOLUTIONS
-
-sys.path.insert(0, str(SOLUTIONS / "05_deploy"))
-sys.path.insert(0, str(SOLUTIONS / "06_api_gateway"))
-
-import api  # noqa: E402
-import deploy  # noqa: E402
+from tutorial_support import deployment
+from tutorial_support.moto_account import MOTO_CONFIG, mock_aws_account, moto_gaps_filled, put_fake_image
 
 NAME, REGION = "test-clothing", "us-east-1"
-DEPLOY, API = SOLUTIONS / "05_deploy" / "deploy.py", SOLUTIONS / "06_api_gateway" / "api.py"
+DEPLOY, API = SOLUTIONS / "05_deploy" / "deploy_cli.py", SOLUTIONS / "06_api_gateway" / "api_cli.py"
 OURS = {"project": "serverless-dl-clothing"}
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                                  "Action": "sts:AssumeRole"}]}
+
+
+def tags_of(pairs) -> dict:
+    """IAM's and ECR's tag lists (``[{"Key", "Value"}]``) as a dict."""
+    return {p["Key"]: p["Value"] for p in pairs}
 
 
 def deploy_args(*extra):
@@ -47,28 +51,28 @@ def leftovers(session, name=NAME) -> list[str]:
 
 
 def test_deploy_api_redeploy_and_destroy_in_a_moto_account(capsys):
-    with checks.mock_aws_account(REGION, managed_policies=True) as session:
+    with mock_aws_account(REGION, managed_policies=True) as session:
         ecr, iam, lam, apigw = (session.client(s) for s in ("ecr", "iam", "lambda", "apigatewayv2"))
         # Someone else's resources, which nothing may touch.
         iam.create_role(RoleName="someone-else", AssumeRolePolicyDocument=json.dumps(TRUST))
         ecr.create_repository(repositoryName="someone-else")
-        deploy.ensure_repository(ecr, NAME)
-        first = checks.put_fake_image(ecr, NAME, "latest")
+        ecr.ensure_repository(ecr, NAME)
+        first = put_fake_image(ecr, NAME, "latest")
 
-        assert deploy.main(deploy_args()) == 0
+        assert deploy_cli.main(deploy_args()) == 0
         out = capsys.readouterr().out
         assert "Plan:" in out and out.index("Plan:") < out.index("IAM role test-clothing-role: created")
 
         repository = ecr.describe_repositories(repositoryNames=[NAME])["repositories"][0]
         assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
         rules = json.loads(ecr.get_lifecycle_policy(repositoryName=NAME)["lifecyclePolicyText"])["rules"]
-        assert rules[0]["selection"]["countNumber"] == deploy.KEEP_IMAGES and rules[0]["action"]["type"] == "expire"
+        assert rules[0]["selection"]["countNumber"] == ecr.KEEP_IMAGES and rules[0]["action"]["type"] == "expire"
         function = lam.get_function(FunctionName=NAME)
         config = function["Configuration"]
         assert config["PackageType"] == "Image"
         assert function["Code"]["ImageUri"] == f"{repository['repositoryUri']}@{first}"
         assert (config["MemorySize"], config["Timeout"], config["Architectures"]) == (1024, 30, ["x86_64"])
-        assert function["Concurrency"]["ReservedConcurrentExecutions"] == deploy.DEFAULT_MAX_CONCURRENCY
+        assert function["Concurrency"]["ReservedConcurrentExecutions"] == deployment.DEFAULT_MAX_CONCURRENCY
         # the deployed function refuses private addresses: never the local-use opt-in
         assert "ALLOW_PRIVATE_URLS" not in config.get("Environment", {}).get("Variables", {})
         role = iam.get_role(RoleName=f"{NAME}-role")["Role"]
@@ -76,13 +80,13 @@ def test_deploy_api_redeploy_and_destroy_in_a_moto_account(capsys):
         assert [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=f"{NAME}-role")["AttachedPolicies"]] \
             == [deploy.BASIC_EXECUTION_POLICY]
         assert lam.get_alias(FunctionName=NAME, Name="live")["FunctionVersion"] == "1"
-        for tags in (function["Tags"], checks._tags(iam.list_role_tags(RoleName=f"{NAME}-role")["Tags"]),
-                     checks._tags(ecr.list_tags_for_resource(resourceArn=repository["repositoryArn"])["tags"])):
+        for tags in (function["Tags"], tags_of(iam.list_role_tags(RoleName=f"{NAME}-role")["Tags"]),
+                     tags_of(ecr.list_tags_for_resource(resourceArn=repository["repositoryArn"])["tags"])):
             assert OURS.items() <= tags.items()
         # moto echoes the event instead of running the image
         assert json.loads(out[out.index("{"):out.rindex("}") + 1]) == {"url": "https://example.com/a.jpg"}
 
-        assert api.main(["create", "--name", NAME, "--region", REGION]) == 0
+        assert api_cli.main(["create", "--name", NAME, "--region", REGION]) == 0
         out = capsys.readouterr().out
         (found,) = apigw.get_apis()["Items"]
         assert f"Invoke URL: {found['ApiEndpoint']}/predict" in out and OURS.items() <= found["Tags"].items()
@@ -102,9 +106,9 @@ def test_deploy_api_redeploy_and_destroy_in_a_moto_account(capsys):
             f"arn:aws:execute-api:{REGION}:123456789012:{found['ApiId']}/*/POST/predict")
 
         # A new image and more memory: the same resources, updated; live moves to version 2.
-        second = checks.put_fake_image(ecr, NAME, "v2")
-        assert deploy.main(deploy_args("--image-tag", "v2", "--memory", "2048")) == 0
-        assert api.main(["create", "--name", NAME, "--region", REGION]) == 0
+        second = put_fake_image(ecr, NAME, "v2")
+        assert deploy_cli.main(deploy_args("--image-tag", "v2", "--memory", "2048")) == 0
+        assert api_cli.main(["create", "--name", NAME, "--region", REGION]) == 0
         assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == [NAME]
         assert len(ecr.describe_repositories()["repositories"]) == 2
         assert [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(NAME)] == [f"{NAME}-role"]
@@ -117,27 +121,27 @@ def test_deploy_api_redeploy_and_destroy_in_a_moto_account(capsys):
         assert len(json.loads(lam.get_policy(FunctionName=NAME, Qualifier="live")["Policy"])["Statement"]) == 1
         capsys.readouterr()
 
-        assert deploy.main(["destroy", "--name", NAME, "--region", REGION, "--dry-run"]) == 0
+        assert deploy_cli.main(["destroy", "--name", NAME, "--region", REGION, "--dry-run"]) == 0
         assert "would remove Lambda function test-clothing (versions 1, 2, alias live)" in capsys.readouterr().out
         assert leftovers(session) == [NAME, f"{NAME}-role", NAME, f"{NAME}-api"]
 
         session.client("logs").create_log_group(logGroupName=f"/aws/lambda/{NAME}")  # as the first invocation does
-        assert api.main(["destroy", "--name", NAME, "--region", REGION]) == 0
-        assert deploy.main(["destroy", "--name", NAME, "--region", REGION]) == 0
+        assert api_cli.main(["destroy", "--name", NAME, "--region", REGION]) == 0
+        assert deploy_cli.main(["destroy", "--name", NAME, "--region", REGION]) == 0
         out = capsys.readouterr().out
         for line in [f"removed HTTP API {NAME}-api", f"removed Lambda function {NAME}", "removed CloudWatch log group",
                      f"removed IAM role {NAME}-role", f"removed ECR repository {NAME} (2 images)"]:
             assert line in out
         assert leftovers(session) == []
         assert iam.get_role(RoleName="someone-else") and ecr.describe_repositories(repositoryNames=["someone-else"])
-        assert deploy.main(["destroy", "--name", NAME, "--region", REGION]) == 0
+        assert deploy_cli.main(["destroy", "--name", NAME, "--region", REGION]) == 0
         assert "Nothing of 'test-clothing' to remove" in capsys.readouterr().out
 
 
 def test_dry_run_prints_the_plan_and_creates_nothing(capsys):
-    with checks.mock_aws_account(REGION) as session:
-        assert deploy.main(["deploy", "--dry-run", "--name", NAME, "--region", REGION, "--memory", "512"]) == 0
-        assert api.main(["create", "--dry-run", "--name", NAME, "--region", REGION]) == 0
+    with mock_aws_account(REGION) as session:
+        assert deploy_cli.main(["deploy", "--dry-run", "--name", NAME, "--region", REGION, "--memory", "512"]) == 0
+        assert api_cli.main(["create", "--dry-run", "--name", NAME, "--region", REGION]) == 0
         out = capsys.readouterr().out
         assert "Lambda function test-clothing: 512 MB, 30 s timeout" in out and "nothing was changed" in out
         assert "route POST /predict" in out
@@ -145,23 +149,23 @@ def test_dry_run_prints_the_plan_and_creates_nothing(capsys):
 
 
 def test_a_resource_with_our_name_that_is_not_ours_stops_deploy_and_survives_destroy(capsys):
-    with checks.mock_aws_account(REGION) as session:
+    with mock_aws_account(REGION) as session:
         session.client("ecr").create_repository(repositoryName=NAME)  # untagged: someone else's
-        assert deploy.main(deploy_args()) == 1
+        assert deploy_cli.main(deploy_args()) == 1
         err = capsys.readouterr().err
         assert "already exists and is not tagged project=serverless-dl-clothing" in err and "--name" in err
-        assert deploy.main(["destroy", "--name", NAME, "--region", REGION]) == 0
+        assert deploy_cli.main(["destroy", "--name", NAME, "--region", REGION]) == 0
         assert "not tagged as this project's: left alone" in capsys.readouterr().out
         assert leftovers(session) == [NAME]
 
 
 def test_no_image_in_ecr_and_no_docker_engine_are_explained_before_anything_else(capsys, monkeypatch, tmp_path):
-    with checks.mock_aws_account(REGION) as session:
-        assert deploy.main(deploy_args()) == 1
+    with mock_aws_account(REGION) as session:
+        assert deploy_cli.main(deploy_args()) == 1
         assert "has no image tagged 'latest'" in capsys.readouterr().err
         monkeypatch.setenv("PATH", str(tmp_path))  # no docker command at all
         other = ["deploy", "--name", "other", "--region", REGION]
-        assert deploy.main(other) == 1
+        assert deploy_cli.main(other) == 1
         err = capsys.readouterr().err
         assert "cannot build the image: no docker command on PATH" in err and "Traceback" not in err
         assert leftovers(session, "other") == []
@@ -189,7 +193,7 @@ def test_no_credentials_is_one_paragraph_that_says_what_to_do(capsys, monkeypatc
 
 def test_no_region_is_one_paragraph_that_says_what_to_do(capsys, monkeypatch, tmp_path):
     without_aws_settings(monkeypatch, tmp_path)
-    assert deploy.main(["deploy", "--name", NAME]) == 1
+    assert deploy_cli.main(["deploy", "--name", NAME]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: no AWS region is set") and "--region" in err and "Traceback" not in err
 
@@ -197,10 +201,10 @@ def test_no_region_is_one_paragraph_that_says_what_to_do(capsys, monkeypatch, tm
 def test_access_denied_names_the_call_and_what_to_do(capsys, monkeypatch):
     from moto.core import enable_iam_authentication
 
-    with checks.mock_aws_account(REGION) as session:
+    with mock_aws_account(REGION) as session:
         ecr, iam = session.client("ecr"), session.client("iam")
-        deploy.ensure_repository(ecr, NAME)
-        checks.put_fake_image(ecr, NAME, "latest")
+        ecr.ensure_repository(ecr, NAME)
+        put_fake_image(ecr, NAME, "latest")
         # A learner allowed ECR but nothing else.
         iam.create_user(UserName="learner")
         iam.put_user_policy(UserName="learner", PolicyName="ecr-only", PolicyDocument=json.dumps(
@@ -210,7 +214,7 @@ def test_access_denied_names_the_call_and_what_to_do(capsys, monkeypatch):
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
         monkeypatch.delenv("AWS_SESSION_TOKEN")
         with enable_iam_authentication():
-            assert deploy.main(deploy_args()) == 1
+            assert deploy_cli.main(deploy_args()) == 1
         err = capsys.readouterr().err
         assert err.startswith("error: access denied: your AWS identity may not call GetRole")
         assert "permissions" in err and "Traceback" not in err
@@ -222,13 +226,13 @@ def test_a_function_that_ends_failed_is_reported_with_lambdas_reason(capsys, mon
         parsed.get("Configuration", {}).update(State="Failed", StateReasonCode="ImageAccessDenied",
                                                StateReason="Lambda does not have permission to access the image.")
 
-    with checks.mock_aws_account(REGION, managed_policies=True) as session:
+    with mock_aws_account(REGION, managed_policies=True) as session:
         ecr = session.client("ecr")
-        deploy.ensure_repository(ecr, NAME)
-        checks.put_fake_image(ecr, NAME, "latest")
+        ecr.ensure_repository(ecr, NAME)
+        put_fake_image(ecr, NAME, "latest")
         session.events.register("after-call.lambda.GetFunction", failed)
         monkeypatch.setattr(deploy, "session_for", lambda region: session)
-        assert deploy.main(deploy_args()) == 1
+        assert deploy_cli.main(deploy_args()) == 1
         err = capsys.readouterr().err
         assert "did not become ready (state Failed, ImageAccessDenied)" in err
         assert "Lambda does not have permission to access the image" in err and "Traceback" not in err
@@ -244,14 +248,14 @@ def moto_server(monkeypatch):
 
     monkeypatch.setenv("MOTO_LAMBDA_STUB_ECR", "false")
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    with checks.moto_gaps_filled():  # apigatewayv2 get_authorizers, which moto lacks
+    with moto_gaps_filled():  # apigatewayv2 get_authorizers, which moto lacks
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
         url = f"http://{host}:{port}"
         import urllib.request
 
-        request = urllib.request.Request(f"{url}/moto-api/config", data=json.dumps(checks.MOTO_CONFIG).encode(),
+        request = urllib.request.Request(f"{url}/moto-api/config", data=json.dumps(MOTO_CONFIG).encode(),
                                          method="POST")
         urllib.request.urlopen(request, timeout=10).close()
         yield url
@@ -272,7 +276,7 @@ def test_the_scripts_as_a_learner_runs_them_against_a_moto_server(moto_server, t
     ecr = session.client("ecr", endpoint_url=moto_server)
     first = run(DEPLOY, "deploy", "--no-build")  # no image pushed yet: the repository is made, then a clear stop
     assert first.returncode == 1 and "has no image tagged 'latest'" in first.stderr, first.stderr
-    digest = checks.put_fake_image(ecr, NAME, "latest")
+    digest = put_fake_image(ecr, NAME, "latest")
     up = run(DEPLOY, "deploy", "--no-build")
     assert up.returncode == 0, up.stdout + up.stderr
     assert f"@{digest}" in up.stdout and "alias live -> 1" in up.stdout

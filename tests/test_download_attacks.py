@@ -19,15 +19,15 @@ import pytest
 import safe_download
 from conftest import ImageHost, captured_request_log
 
+from tutorial_support.events import url_event
+
 PANTS = "/samples/pants/0257eb81-f3d3-4704-8299-8b6ab20f1ed4.jpg"
 SECRET_ENV = "SENTINEL-SECRET-VALUE-7f3a"
 
 
 def ask(url: str) -> dict:
     """The handler's answer to a payload-2.0 event asking for ``url``: {"status": int, **body}."""
-    event = json.loads((lambda_function._HERE / "events" / "apigw-http-v2.json").read_text())
-    event.update(body=json.dumps({"url": url}), isBase64Encoded=False)
-    response = lambda_function.lambda_handler(event, None)
+    response = lambda_function.lambda_handler(url_event(url), None)
     return {"status": response["statusCode"], **json.loads(response["body"])}
 
 

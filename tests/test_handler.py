@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import subprocess
 import sys
 
@@ -10,18 +11,10 @@ import pytest
 import safe_download
 from conftest import REPO_ROOT, SOLUTIONS
 
+from tutorial_support.events import proxy_event
+
 PANTS = "/samples/pants/0257eb81-f3d3-4704-8299-8b6ab20f1ed4.jpg"
 EVENTS_DIR = SOLUTIONS / "03_lambda_code" / "events"
-
-
-EVENT_FILES = {"http-v2": "apigw-http-v2.json", "rest-v1": "apigw-rest-v1.json"}
-
-
-def proxy_event(shape, body, base64_encoded=False):
-    """The API Gateway event kept in events/ for ``shape`` (payload 2.0 or 1.0), with ``body`` (a string) as sent."""
-    event = json.loads((EVENTS_DIR / EVENT_FILES[shape]).read_text())
-    event.update(body=body, isBase64Encoded=base64_encoded)
-    return event
 
 
 def call(shape, payload):
@@ -184,7 +177,6 @@ def test_fault_of_ours_is_a_500_without_details(image_host, monkeypatch):
 
 IMPORT_CHECK = """
 import sys
-sys.path.insert(0, {path!r})
 import lambda_function
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
 assert not heavy, heavy
@@ -193,7 +185,7 @@ print(lambda_function.Interpreter.__module__)
 
 
 def test_handler_module_never_imports_tensorflow():
-    out = subprocess.run([sys.executable, "-c", IMPORT_CHECK.format(path=str(SOLUTIONS / "03_lambda_code"))],
+    out = subprocess.run([sys.executable, "-c", IMPORT_CHECK], cwd=SOLUTIONS / "03_lambda_code",
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith("ai_edge_litert")
@@ -214,11 +206,12 @@ def test_interpreter_falls_back_to_tflite_runtime(tmp_path):
     code = (
         "import sys\n"
         "sys.modules['ai_edge_litert'] = None\n"
-        f"sys.path[:0] = [{str(tmp_path)!r}, {str(SOLUTIONS / '03_lambda_code')!r}]\n"
         "import lambda_function\n"
         "shim = sys.modules['tflite_runtime.interpreter']\n"
         "print(lambda_function.Interpreter is shim.Interpreter, lambda_function.CLASSES[0])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # python -c puts its working directory (the handler's folder) first on sys.path, then PYTHONPATH (the shim)
+    out = subprocess.run([sys.executable, "-c", code], cwd=SOLUTIONS / "03_lambda_code", capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(tmp_path)))
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "dress"]

@@ -16,17 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from grading import checks, lambda_runtime
+from grading.checks import chapter04 as checks
+from grading.checks.common import KNOWN_SAMPLES, LOCAL_USE, sample_url, served_samples
 from grading.outcomes import Incorrect
+from tutorial_support import docker_image as image
+from tutorial_support import lambda_runtime, lambda_wheels, task_root
+from tutorial_support.image_server import serve_directory
+from tutorial_support.paths import REPO_ROOT, SAMPLES_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = REPO_ROOT / "solutions" / "04_docker"
 DOCKERFILE = CHAPTER / "Dockerfile"
-sys.path.insert(0, str(CHAPTER))
-
-import image  # noqa: E402
-import lambda_wheels  # noqa: E402
-import task_root  # noqa: E402
 
 NETWORK_ERRORS = ("NewConnectionError", "Max retries", "Temporary failure in name resolution", "No route to host",
                   "Network is unreachable", "Could not fetch URL", "connection")
@@ -193,13 +192,13 @@ def test_task_root_holds_the_handler_model_and_packages_but_no_tensorflow(refere
 def test_image_py_invokes_the_function_through_an_emulator(reference_task_root):
     handler, root = reference_task_root
     python = lambda_runtime.find_python("3.13")
-    with checks.served_samples() as base, lambda_runtime.run_task_root(
-            root, handler, python, environment=checks.LOCAL_USE) as api:
+    with served_samples() as base, lambda_runtime.run_task_root(
+            root, handler, python, environment=LOCAL_USE) as api:
         emulator = lambda_runtime.Emulator(api)
         import threading
         threading.Thread(target=emulator.serve_forever, daemon=True).start()
         try:
-            url = f"{base}/{checks.KNOWN_SAMPLES['shoes'].relative_to(checks.SAMPLES_DIR).as_posix()}"
+            url = sample_url(base, KNOWN_SAMPLES['shoes'])
             result = subprocess.run([sys.executable, str(CHAPTER / "image.py"), "invoke", url,
                                      "--port", str(emulator.port)], capture_output=True, text=True, timeout=120)
             assert result.returncode == 0, result.stderr
@@ -218,10 +217,10 @@ def test_the_function_as_deployed_refuses_private_addresses_and_logs_json(refere
     one JSON log line."""
     handler, root = reference_task_root
     python = lambda_runtime.find_python("3.13")
-    with checks.served_samples() as base, lambda_runtime.run_task_root(root, handler, python) as api:
+    with served_samples() as base, lambda_runtime.run_task_root(root, handler, python) as api:
         for url, code in [("http://169.254.169.254/latest/meta-data/", "destination_refused"),
                           ("http://[::ffff:127.0.0.1]/", "destination_refused"),
-                          (f"{base}/{checks.KNOWN_SAMPLES['shoes'].relative_to(checks.SAMPLES_DIR).as_posix()}",
+                          (sample_url(base, KNOWN_SAMPLES['shoes']),
                            "destination_refused")]:
             kind, answer = api.invoke({"url": url})
             assert (kind, answer.get("error", {}).get("code")) == ("response", code), answer
@@ -278,10 +277,9 @@ def test_image_builds_runs_and_classifies_through_the_emulator():
     port = 9000 + int(time.time()) % 900
     subprocess.run(image.run_command(tag, port, architecture, name=name, detach=True, allow_private_urls=True),
                    check=True, timeout=120)
-    image_server = checks.reference().module("03_lambda_code", "image_server.py")
     try:
-        with image_server.serve_directory(checks.SAMPLES_DIR, host="0.0.0.0") as base:
-            url = f"{base}/{checks.KNOWN_SAMPLES['pants'].relative_to(checks.SAMPLES_DIR).as_posix()}"
+        with serve_directory(SAMPLES_DIR, host="0.0.0.0") as base:
+            url = sample_url(base, KNOWN_SAMPLES['pants'])
             deadline = time.monotonic() + 60
             while True:
                 try:

@@ -1,15 +1,10 @@
 """``make load-test``: a short run against serve.py in a subprocess, the wrong-answer detector, and the README block."""
 
 import json
-import sys
 
+import load_test
 import pytest
-
-from tests.conftest import REPO_ROOT, SOLUTIONS
-
-sys.path.insert(0, str(SOLUTIONS / "06_api_gateway"))
-
-import load_test  # noqa: E402
+from conftest import REPO_ROOT
 
 ALL_KINDS = (*load_test.good_kinds(), *load_test.BAD_KINDS)
 

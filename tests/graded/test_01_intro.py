@@ -2,7 +2,7 @@
 
 import pytest
 
-from grading import checks
+from grading.checks import chapter01 as checks
 
 NOTEBOOK = "01_intro.ipynb"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from grading import checks
+from grading.checks import chapter02 as checks
 
 
 @pytest.mark.graded(chapter="02_tflite", exercise="convert")

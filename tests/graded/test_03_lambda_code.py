@@ -2,7 +2,7 @@
 
 import pytest
 
-from grading import checks
+from grading.checks import chapter03 as checks
 
 HANDLER = "lambda_function.py"
 

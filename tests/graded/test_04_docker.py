@@ -2,7 +2,7 @@
 
 import pytest
 
-from grading import checks
+from grading.checks import chapter04 as checks
 
 
 @pytest.mark.graded(chapter="04_docker", exercise="dockerfile")

@@ -3,7 +3,7 @@ Each runs against a fresh moto account (no AWS, no Docker)."""
 
 import pytest
 
-from grading import checks
+from grading.checks import chapter05 as checks
 
 SCRIPT = "deploy.py"
 

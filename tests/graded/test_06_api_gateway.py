@@ -3,7 +3,7 @@ Each runs against a fresh moto account (no AWS)."""
 
 import pytest
 
-from grading import checks
+from grading.checks import chapter06 as checks
 
 SCRIPT = "api.py"
 
