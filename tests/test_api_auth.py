@@ -1,6 +1,7 @@
 """Issue 7: who can call the endpoint. ``api.py create --auth none|iam|jwt`` against moto (the route's
 AuthorizationType, the JWT authorizer, switching modes), the client ``predict.py`` with ``--auth iam`` (SigV4) and
-``--token`` against a server on 127.0.0.1 that records what it receives, and the README's security tables.
+``--token`` against a server on 127.0.0.1 that records what it receives (the README's tables:
+tests/test_security_tables.py).
 No AWS and no network."""
 
 import datetime
@@ -14,13 +15,11 @@ import api
 import api_cli
 import predict
 import pytest
-import security_tables
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from conftest import REPO_ROOT
 
-from tutorial_support import deployment, prices
+from tutorial_support import deployment
 from tutorial_support.moto_account import fake_images, lambda_role, mock_aws_account
 
 REGION, ALIAS_ARN = "us-east-1", "arn:aws:lambda:us-east-1:123456789012:function:auth-test:live"
@@ -306,45 +305,6 @@ def test_401_and_403_get_their_own_explanation_and_exit_code(recorder, fake_cred
     (line,) = [line for line in err.splitlines() if line.startswith("error:")]
     assert all(word in line for word in words), line
     assert "Traceback" not in err
-
-
-# --------------------------------------------------------------------------------------------- the README
-
-
-def readme_block(marker: str) -> str:
-    readme = (REPO_ROOT / "README.md").read_text()
-    return readme.split(f"<!-- {marker}:begin -->\n")[1].split(f"<!-- {marker}:end -->")[0]
-
-
-def test_the_readme_security_tables_are_what_security_tables_py_renders_now():
-    assert readme_block("auth-modes") == security_tables.render_auth_modes()
-    assert readme_block("flood-cost") == security_tables.render_flood_cost(security_tables.flood_cost())
-    readme = (REPO_ROOT / "README.md").read_text()
-    security = readme.index("\n## Security\n")
-    assert readme.index("\n## Deploy to your AWS account\n") < security < readme.index("<!-- flood-cost:begin -->")
-    assert readme.index("\n## ", security + 1) == readme.index("\n## The model\n")  # right after the deploy section
-
-
-def test_flood_cost_follows_its_inputs():
-    cost = security_tables.flood_cost()
-    month, day = cost["month"], cost["day"]
-    seconds = security_tables.DAYS_A_MONTH * 86_400
-    assert month["api_requests"] == month["lambda_requests"] == api.DEFAULT_RATE * seconds
-    assert month["api"] == pytest.approx(api.DEFAULT_RATE * seconds / 1e6 * prices.HTTP_API_PRICE_PER_MILLION)
-    busy = min(deployment.DEFAULT_MAX_CONCURRENCY, api.DEFAULT_RATE * deployment.DEFAULT_TIMEOUT_S)
-    assert month["gb_seconds"] == pytest.approx(busy * deployment.DEFAULT_MEMORY_MB / 1024 * seconds)
-    assert set(month["compute"]) == {"x86_64", "arm64"} and month["compute"]["arm64"] < month["compute"]["x86_64"]
-    for arch in month["total"]:
-        assert month["total"][arch] == pytest.approx(month["api"] + month["lambda_requests_cost"]
-                                                     + month["compute"][arch])
-        assert day["total"][arch] == pytest.approx(month["total"][arch] / security_tables.DAYS_A_MONTH)
-    # twice the memory doubles the compute; a 1 s timeout at 2 requests a second keeps only 2 copies busy
-    assert security_tables.flood_cost(memory_mb=2048)["month"]["compute"]["x86_64"] == pytest.approx(
-        2 * month["compute"]["x86_64"])
-    slow = security_tables.flood_cost(rate=2, timeout_s=1, max_concurrency=5)["month"]
-    assert slow["gb_seconds"] == pytest.approx(2 * deployment.DEFAULT_MEMORY_MB / 1024 * seconds)
-    with pytest.raises(ValueError, match="positive"):
-        security_tables.flood_cost(rate=0)
 
 
 def test_the_client_needs_botocore_only_for_auth_iam(recorder, fake_credentials, monkeypatch, capsys):

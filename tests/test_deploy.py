@@ -15,6 +15,7 @@ import api_cli
 import boto3
 import deploy
 import deploy_cli
+import ecr as ecr_steps
 import pytest
 from conftest import SOLUTIONS
 
@@ -56,7 +57,7 @@ def test_deploy_api_redeploy_and_destroy_in_a_moto_account(capsys):
         # Someone else's resources, which nothing may touch.
         iam.create_role(RoleName="someone-else", AssumeRolePolicyDocument=json.dumps(TRUST))
         ecr.create_repository(repositoryName="someone-else")
-        ecr.ensure_repository(ecr, NAME)
+        ecr_steps.ensure_repository(ecr, NAME)
         first = put_fake_image(ecr, NAME, "latest")
 
         assert deploy_cli.main(deploy_args()) == 0
@@ -66,7 +67,7 @@ def test_deploy_api_redeploy_and_destroy_in_a_moto_account(capsys):
         repository = ecr.describe_repositories(repositoryNames=[NAME])["repositories"][0]
         assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
         rules = json.loads(ecr.get_lifecycle_policy(repositoryName=NAME)["lifecyclePolicyText"])["rules"]
-        assert rules[0]["selection"]["countNumber"] == ecr.KEEP_IMAGES and rules[0]["action"]["type"] == "expire"
+        assert rules[0]["selection"]["countNumber"] == ecr_steps.KEEP_IMAGES and rules[0]["action"]["type"] == "expire"
         function = lam.get_function(FunctionName=NAME)
         config = function["Configuration"]
         assert config["PackageType"] == "Image"
@@ -184,7 +185,7 @@ def without_aws_settings(monkeypatch, tmp_path):
 
 def test_no_credentials_is_one_paragraph_that_says_what_to_do(capsys, monkeypatch, tmp_path):
     without_aws_settings(monkeypatch, tmp_path)
-    for script, args in [(deploy, deploy_args()), (api, ["create", "--name", NAME, "--region", REGION])]:
+    for script, args in [(deploy_cli, deploy_args()), (api_cli, ["create", "--name", NAME, "--region", REGION])]:
         assert script.main(args) == 1
         err = capsys.readouterr().err
         assert err.startswith("error: no AWS credentials were found") and "aws configure" in err
@@ -203,7 +204,7 @@ def test_access_denied_names_the_call_and_what_to_do(capsys, monkeypatch):
 
     with mock_aws_account(REGION) as session:
         ecr, iam = session.client("ecr"), session.client("iam")
-        ecr.ensure_repository(ecr, NAME)
+        ecr_steps.ensure_repository(ecr, NAME)
         put_fake_image(ecr, NAME, "latest")
         # A learner allowed ECR but nothing else.
         iam.create_user(UserName="learner")
@@ -228,10 +229,10 @@ def test_a_function_that_ends_failed_is_reported_with_lambdas_reason(capsys, mon
 
     with mock_aws_account(REGION, managed_policies=True) as session:
         ecr = session.client("ecr")
-        ecr.ensure_repository(ecr, NAME)
+        ecr_steps.ensure_repository(ecr, NAME)
         put_fake_image(ecr, NAME, "latest")
         session.events.register("after-call.lambda.GetFunction", failed)
-        monkeypatch.setattr(deploy, "session_for", lambda region: session)
+        monkeypatch.setattr(deploy_cli, "session_for", lambda region: session)
         assert deploy_cli.main(deploy_args()) == 1
         err = capsys.readouterr().err
         assert "did not become ready (state Failed, ImageAccessDenied)" in err

@@ -41,6 +41,7 @@ def test_a_direct_event_is_the_payload_itself_and_has_no_proxy_body():
 
 
 def test_answer_of_reads_proxy_responses_and_direct_answers():
-    assert events.answer_of({"statusCode": 422, "body": '{"error": {"status": 422}}'}) == (422, {"error": {"status": 422}})
+    answer = {"error": {"status": 422}}
+    assert events.answer_of({"statusCode": 422, "body": json.dumps(answer)}) == (422, answer)
     assert events.answer_of({"error": {"status": 400, "code": "missing_url"}})[0] == 400
     assert events.answer_of({"top_class": "hat"}) == (200, {"top_class": "hat"})
