@@ -17,14 +17,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from keras_image_helper import create_preprocessor
 
-REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "models" / "clothing-model.keras").is_file())
-KERAS_MODEL = REPO_ROOT / "models" / "clothing-model.keras"
-TFLITE_MODEL = REPO_ROOT / "models" / "clothing-model.tflite"
-SAMPLES_DIR = REPO_ROOT / "samples"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-
+from tutorial_support.images import find_images, load_batch  # noqa: F401  (load_batch: the notebook's too)
+from tutorial_support.paths import KERAS_MODEL, SAMPLES_DIR, TFLITE_MODEL
 
 QUANTIZATIONS = ("float32", "dynamic", "float16")
 
@@ -64,18 +59,6 @@ def convert(keras_path: Path, tflite_path: Path, quantization: str = "float32") 
 
     # TODO: load the model with keras.models.load_model, make a tf.lite.TFLiteConverter.from_keras_model, call set_quantization(converter, quantization), write converter.convert()'s bytes to tflite_path, and return the file's size.
     raise NotImplementedError("load the model with keras.models.load_model, make a tf.lite.TFLiteConverter.from_keras_model, call set_quantization(converter, quantization), write converter.convert()'s bytes to tflite_path, and return the file's size.")
-
-
-def find_images(*folders: Path) -> list[Path]:
-    """All image files below the given folders (recursively), sorted."""
-    return sorted(p for folder in folders if folder.is_dir() for p in folder.rglob("*")
-                  if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def load_batch(paths: list[Path], input_size: int) -> np.ndarray:
-    """Preprocess images as the Lambda handler does. Returns float32 (len(paths), size, size, 3) in [-1, 1]."""
-    preprocessor = create_preprocessor("xception", target_size=(input_size, input_size))
-    return np.concatenate([preprocessor.from_path(str(p)) for p in paths]).astype(np.float32)
 
 
 def tflite_logits(tflite_path: Path, x: np.ndarray) -> np.ndarray:

@@ -1,29 +1,19 @@
-"""Put an API Gateway HTTP API in front of the deployed function, or take it down (chapter 06).
+"""Chapter 06: an API Gateway HTTP API in front of the deployed function (``make api``).
 
-    python solutions/06_api_gateway/api.py create  [--region R] [--name N] [--burst B] [--rate R] [--dry-run]
-                                                   [--auth none|iam|jwt] [--jwt-issuer URL] [--jwt-audience ID ...]
-    python solutions/06_api_gateway/api.py destroy [--region R] [--name N] [--dry-run]
-    python solutions/06_api_gateway/api.py readme  # the README's tables: who can call, what a flood costs
-
-``create`` (``make api``), each step idempotent: the HTTP API ``NAME-api`` (tagged as this project's), a Lambda proxy
-integration with payload format 2.0 on the function's ``live`` alias (chapter 05), the route ``POST /predict``, the
+``create`` does every step, each idempotent (``api_cli.py`` is its command line): the HTTP API ``NAME-api`` (tagged
+as this project's), a Lambda proxy integration with payload format 2.0 on the function's ``live`` alias (chapter 05),
+the route ``POST /predict``, who may call it (``--auth``: ``AUTH_MODES``: anyone, IAM principals with SigV4-signed
+requests, or holders of a JWT from one issuer; running it again with another mode switches the same route), the
 ``$default`` stage, deployed automatically on every change and throttled, and a resource-based permission that lets
-this API, and only this API, invoke the alias. ``--auth`` chooses who may call the route (``AUTH_MODES``: anyone,
-IAM principals with SigV4-signed requests, or holders of a JWT from one issuer); running it again with another mode
-switches the same route. It prints the invoke URL. ``destroy`` deletes the API (``make
-destroy`` runs it before chapter 05's). Credentials, region, tags and error messages are chapter 05's
-(``deploy.py``), imported from the ``05_deploy`` folder beside this one.
+this API, and only this API, invoke the alias. ``destroy_api.py`` takes the API down; ``security_tables.py`` writes
+the README's tables of who can call and what a flood costs.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "05_deploy"))
-import deploy  # noqa: E402
+from tutorial_support.deployment import ALIAS, PROJECT_TAGS, DeployError, is_ours
 
 ROUTE_KEY = "POST /predict"
 STAGE = "$default"  # the stage served at the API's root URL: https://ID.execute-api.REGION.amazonaws.com/predict
@@ -33,11 +23,6 @@ STAGE = "$default"  # the stage served at the API's root URL: https://ID.execute
 # 429 Too Many Requests without invoking the function.
 DEFAULT_BURST, DEFAULT_RATE = 10, 5.0
 PERMISSION_ID = "allow-http-api"  # the statement id of the permission in the function's resource policy
-# HTTP API requests, us-east-1, first 300 M a month, in dollars per million: aws.amazon.com/api-gateway/pricing, as
-# quoted in docs.aws.amazon.com/whitepapers/latest/best-practices-api-gateway-private-apis-integration/
-# cost-optimization.html (metered in 512 KB increments; our requests and answers are far smaller).
-HTTP_API_PRICE_PER_MILLION = 1.00
-DAYS_A_MONTH = 30  # the month of the flood-cost table
 
 # Who may call POST /predict in each mode of `create --auth`: the route's AuthorizationType, who, and how to call.
 # Sources: docs.aws.amazon.com/apigateway/latest/developerguide/http-api-access-control-iam.html (IAM) and
@@ -67,7 +52,7 @@ def find_api(apigw, name: str) -> dict | None:
     paginator = apigw.get_paginator("get_apis")
     for page in paginator.paginate():
         for api in page["Items"]:
-            if api["Name"] == name and api.get("ProtocolType") == "HTTP" and deploy.is_ours(api.get("Tags")):
+            if api["Name"] == name and api.get("ProtocolType") == "HTTP" and is_ours(api.get("Tags")):
                 return api
     return None
 
@@ -76,7 +61,7 @@ def ensure_api(apigw, name: str) -> dict:
     """The HTTP API ``name`` (``get_apis``), created with this project's tags when absent. Returns it."""
     api = find_api(apigw, name)
     if api is None:
-        api = apigw.create_api(Name=name, ProtocolType="HTTP", Tags=dict(deploy.PROJECT_TAGS),
+        api = apigw.create_api(Name=name, ProtocolType="HTTP", Tags=dict(PROJECT_TAGS),
                                Description="Clothing classifier (serverless-dl tutorial): POST /predict")
         print(f"  HTTP API {name}: created ({api['ApiId']})")
     else:
@@ -189,15 +174,15 @@ def create(session, name: str, burst: int = DEFAULT_BURST, rate: float = DEFAULT
         the invoke URL of ``POST /predict``.
 
     Raises:
-        deploy.DeployError: the function or its alias does not exist (run ``make deploy`` first).
+        DeployError: the function or its alias does not exist (run ``make deploy`` first).
         ValueError: ``auth`` is unknown, or ``jwt`` lacks an issuer or audience.
         botocore.exceptions.ClientError: an AWS call failed.
     """
     apigw, lambda_client = session.client("apigatewayv2"), session.client("lambda")
     try:
-        alias_arn = lambda_client.get_alias(FunctionName=name, Name=deploy.ALIAS)["AliasArn"]
+        alias_arn = lambda_client.get_alias(FunctionName=name, Name=ALIAS)["AliasArn"]
     except lambda_client.exceptions.ResourceNotFoundException:
-        raise deploy.DeployError(f"the function {name} has no alias {deploy.ALIAS!r} in {session.region_name}: "
+        raise DeployError(f"the function {name} has no alias {ALIAS!r} in {session.region_name}: "
                                  "run `make deploy` first (same --name and --region).") from None
     api = ensure_api(apigw, api_name(name))
     integration_id, route_id = ensure_route(apigw, api["ApiId"], alias_arn)
@@ -209,8 +194,8 @@ def create(session, name: str, burst: int = DEFAULT_BURST, rate: float = DEFAULT
     limits = stage["DefaultRouteSettings"]
     print(f"  stage {STAGE}: auto-deploy, throttled to {limits['ThrottlingRateLimit']:g} requests/s, "
           f"bursts of {limits['ThrottlingBurstLimit']}")
-    statement = allow_invoke(lambda_client, name, deploy.ALIAS, source_arn(alias_arn, api["ApiId"]))
-    print(f"  permission {statement['Sid']}: apigateway.amazonaws.com may invoke {name}:{deploy.ALIAS} for "
+    statement = allow_invoke(lambda_client, name, ALIAS, source_arn(alias_arn, api["ApiId"]))
+    print(f"  permission {statement['Sid']}: apigateway.amazonaws.com may invoke {name}:{ALIAS} for "
           f"{statement['Condition']['ArnLike']['AWS:SourceArn']} only")
     return f"{api['ApiEndpoint']}/predict"
 
@@ -227,196 +212,3 @@ def who_can_call(mode: str, route_arn: str, issuer: str | None = None, audience=
         return (f"callers: holders of a valid token from {issuer} for audience {', '.join(audience)}, "
                 "sent as 'Authorization: Bearer TOKEN'")
     return "callers: anyone on the internet who knows the URL (throttled; make api AUTH=iam or AUTH=jwt restricts it)"
-
-
-def flood_cost(prices, rate: float = DEFAULT_RATE, memory_mb: int = deploy.DEFAULT_MEMORY_MB,
-               timeout_s: int = deploy.DEFAULT_TIMEOUT_S, max_concurrency: int = deploy.DEFAULT_MAX_CONCURRENCY,
-               days: int = DAYS_A_MONTH) -> dict:
-    """The worst bill a flood of requests can run up at the caps, before the free tier, in dollars.
-
-    The model: the stage lets through at most ``rate`` requests a second (``rate`` x seconds API requests, each one
-    Lambda invocation), and at most ``max_concurrency`` copies of the function run at once, each billed for
-    ``memory_mb`` all the time (every request as slow as the ``timeout_s`` allows; a copy is busy only while a
-    request lasts, so no more than ``rate`` x ``timeout_s`` copies can be busy).
-
-    Args:
-        prices: chapter 01's price constants (``PRICE_PER_GB_SECOND`` per architecture, dollars per GB-second;
-            ``PRICE_PER_MILLION_REQUESTS``, dollars), from ``lambda_prices()``.
-        rate: requests a second let through by the stage (``DEFAULT_RATE``).
-        memory_mb, timeout_s, max_concurrency: the function's settings (chapter 05's defaults).
-        days: the length of the month.
-
-    Returns:
-        ``{"day": ..., "month": ...}``, each a dict: ``api_requests`` and ``lambda_requests`` (counts),
-        ``gb_seconds``, and dollars: ``api``, ``lambda_requests_cost``, ``compute`` and ``total`` (the last two
-        dicts keyed by architecture, the keys of ``prices.PRICE_PER_GB_SECOND``).
-
-    Raises:
-        ValueError: a rate, memory, timeout, concurrency or number of days that is not positive.
-    """
-    if min(rate, memory_mb, timeout_s, max_concurrency, days) <= 0:
-        raise ValueError("rate, memory_mb, timeout_s, max_concurrency and days must all be positive")
-    busy = min(max_concurrency, rate * timeout_s)  # copies of the function that can be busy at once
-    out = {}
-    for period, seconds in (("day", 24 * 3600), ("month", days * 24 * 3600)):
-        requests = rate * seconds
-        gb_seconds = busy * memory_mb / 1024 * seconds
-        api_dollars = requests / 1e6 * HTTP_API_PRICE_PER_MILLION
-        lambda_requests = requests / 1e6 * prices.PRICE_PER_MILLION_REQUESTS
-        compute = {arch: gb_seconds * price for arch, price in prices.PRICE_PER_GB_SECOND.items()}
-        out[period] = {"api_requests": requests, "lambda_requests": requests, "gb_seconds": gb_seconds,
-                       "api": api_dollars, "lambda_requests_cost": lambda_requests, "compute": compute,
-                       "total": {arch: api_dollars + lambda_requests + c for arch, c in compute.items()}}
-    return out
-
-
-def lambda_prices():
-    """Chapter 01's Lambda price constants (``PRICE_PER_GB_SECOND``, ``PRICE_PER_MILLION_REQUESTS``, with their
-    source), run from its reference notebook. Needs the tutorial environment (``grading``, nbformat)."""
-    root = _repo_root()
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    from grading.targets import Target
-
-    return Target("solutions", root).notebook("01_intro", "01_intro.ipynb")
-
-
-def _repo_root() -> Path:
-    """The checkout this file is in (from ``solutions/06_api_gateway/`` or a student's ``06_api_gateway/``)."""
-    return next(p for p in Path(__file__).resolve().parents if (p / "grading").is_dir())
-
-
-def render_flood_cost(cost: dict, rate: float = DEFAULT_RATE, memory_mb: int = deploy.DEFAULT_MEMORY_MB,
-                      timeout_s: int = deploy.DEFAULT_TIMEOUT_S,
-                      max_concurrency: int = deploy.DEFAULT_MAX_CONCURRENCY, days: int = DAYS_A_MONTH) -> str:
-    """The README's flood-cost table (markdown) of ``flood_cost(...)``'s result, computed with the same settings."""
-    archs = list(cost["month"]["compute"])
-    lines = ["| worst case | API requests | HTTP API | Lambda requests | "
-             + " | ".join(f"Lambda compute, {a}" for a in archs) + " | " + " | ".join(f"total, {a}" for a in archs)
-             + " |", "|---" * (4 + 2 * len(archs)) + "|"]
-    for period, label in (("day", "a day"), ("month", f"a {days}-day month")):
-        c = cost[period]
-        lines.append(f"| {label} | {c['api_requests']:,.0f} | ${c['api']:,.2f} | ${c['lambda_requests_cost']:,.2f} | "
-                     + " | ".join(f"${c['compute'][a]:,.2f}" for a in archs) + " | "
-                     + " | ".join(f"**${c['total'][a]:,.2f}**" for a in archs) + " |")
-    busy = min(max_concurrency, rate * timeout_s)
-    lines += ["", f"At most {rate:g} requests a second pass the stage's throttle (`api.py`), each invoking the "
-              f"function once; at most {max_concurrency:g} copies of it run at once, {memory_mb:,} MB each, with a "
-              f"{timeout_s} s timeout (`deploy.py`): all {busy:g} busy all the time "
-              f"({cost['month']['gb_seconds']:,.0f} GB-s a month). Prices in us-east-1, before the free tier: "
-              f"Lambda from chapter 01, HTTP API ${HTTP_API_PRICE_PER_MILLION:.2f} per million (`api.py`). Written by "
-              "`make security-tables` (`flood_cost` in `solutions/06_api_gateway/api.py`)."]
-    return "\n".join(lines) + "\n"
-
-
-def render_auth_modes() -> str:
-    """The README's table of who can call the endpoint: ``make serve``, then each mode of ``AUTH_MODES``."""
-    lines = ["| mode | route `AuthorizationType` | who can call | how to call |", "|---|---|---|---|",
-             "| `make serve` (no AWS) | - | only this machine: it listens on 127.0.0.1 | "
-             "`predict.py http://127.0.0.1:8080/predict IMAGE_URL` |"]
-    for mode, spec in AUTH_MODES.items():
-        make = "`make api`" if mode == "none" else f"`make api AUTH={mode}`"
-        lines.append(f"| {make} | `{spec['authorization_type']}` | {spec['who']} | {spec['how']} |")
-    return "\n".join(lines) + "\n"
-
-
-def destroy(session, name: str, dry_run: bool = False) -> list[str]:
-    """Delete the HTTP API of deployment ``name`` (when tagged as this project's) and its permission on the alias.
-
-    Returns:
-        one line per resource removed (or that would be, with ``dry_run``).
-    """
-    apigw, lambda_client = session.client("apigatewayv2"), session.client("lambda")
-    done, verb = [], "would remove" if dry_run else "removed"
-    api = find_api(apigw, api_name(name))
-    if api is not None:
-        if not dry_run:
-            apigw.delete_api(ApiId=api["ApiId"])
-        done.append(f"{verb} HTTP API {api_name(name)} ({api['ApiEndpoint']})")
-    try:
-        if not dry_run:
-            lambda_client.remove_permission(FunctionName=name, Qualifier=deploy.ALIAS, StatementId=PERMISSION_ID)
-        else:
-            policy = json.loads(lambda_client.get_policy(FunctionName=name, Qualifier=deploy.ALIAS)["Policy"])
-            if not any(s.get("Sid") == PERMISSION_ID for s in policy["Statement"]):
-                return done
-        done.append(f"{verb} permission {PERMISSION_ID} of {name}:{deploy.ALIAS}")
-    except lambda_client.exceptions.ResourceNotFoundException:
-        pass
-    return done
-
-
-def write_readme() -> list[str]:
-    """Render the security tables (``render_auth_modes``, ``render_flood_cost``) into the README between their
-    ``auth-modes`` and ``flood-cost`` markers, with chapter 02's ``update_readme``.
-
-    Returns:
-        the markdown written, one string per table.
-    """
-    sys.path.insert(0, str(_repo_root() / "solutions" / "02_tflite"))
-    import bench  # chapter 02: the README writer
-
-    tables = [("auth-modes", render_auth_modes()), ("flood-cost", render_flood_cost(flood_cost(lambda_prices())))]
-    for marker, markdown in tables:
-        if not bench.update_readme(markdown, marker=marker):
-            raise deploy.DeployError(f"README.md has no <!-- {marker}:begin --> / <!-- {marker}:end --> markers")
-    return [markdown for _, markdown in tables]
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("create", help="create or update the HTTP API and print its invoke URL")
-    down = commands.add_parser("destroy", help="delete the HTTP API")
-    commands.add_parser("readme", help="write the README's security tables: who can call, what a flood costs")
-    for sub in (up, down):
-        deploy.add_common_arguments(sub)
-    up.add_argument("--burst", type=int, default=DEFAULT_BURST, help="requests at once before throttling")
-    up.add_argument("--rate", type=float, default=DEFAULT_RATE, help="requests a second, on average")
-    up.add_argument("--auth", choices=tuple(AUTH_MODES), default="none",
-                    help="who may call POST /predict: anyone (none), SigV4-signed IAM principals allowed "
-                         "execute-api:Invoke (iam), holders of a JWT from --jwt-issuer for --jwt-audience (jwt)")
-    up.add_argument("--jwt-issuer", metavar="URL", help="jwt: the token issuer, e.g. "
-                    "https://cognito-idp.REGION.amazonaws.com/POOL_ID")
-    up.add_argument("--jwt-audience", metavar="ID", action="append", default=[],
-                    help="jwt: an accepted audience (aud or client_id claim); repeat for several")
-    args = parser.parse_args(argv)
-    if args.command == "create":
-        if args.auth == "jwt":
-            missing = [option for option, value in (("--jwt-issuer", args.jwt_issuer),
-                                                    ("--jwt-audience", args.jwt_audience)) if not value]
-            if missing:
-                parser.error(f"--auth jwt needs {' and '.join(missing)} (the token issuer's URL and an audience: "
-                             "make api AUTH=jwt ARGS='--jwt-issuer URL --jwt-audience ID')")
-            if not args.jwt_issuer.startswith("https://"):
-                parser.error(f"--jwt-issuer must be an https:// URL, got {args.jwt_issuer!r}")
-        elif args.jwt_issuer or args.jwt_audience:
-            parser.error(f"--jwt-issuer and --jwt-audience go with --auth jwt, not --auth {args.auth}")
-
-    def command() -> int:
-        if args.command == "readme":
-            print("\n".join(write_readme()) + "README.md updated")
-            return 0
-        session = deploy.session_for(args.region)
-        if args.command == "destroy":
-            removed = destroy(session, args.name, args.dry_run)
-            print("\n".join(removed) if removed else f"No API of {args.name!r} to remove in {session.region_name}.")
-            return 0
-        print(f"Plan: in {session.region_name}, the HTTP API {api_name(args.name)} (tagged "
-              + ", ".join(f"{k}={v}" for k, v in deploy.PROJECT_TAGS.items())
-              + f"), if absent; route {ROUTE_KEY} to {args.name}:{deploy.ALIAS} (Lambda proxy, payload 2.0), auth "
-              f"{args.auth} ({AUTH_MODES[args.auth]['who']}); stage {STAGE} (auto-deploy, {args.rate:g} requests/s, "
-              f"bursts of {args.burst}); permission for this API only to invoke {args.name}:{deploy.ALIAS}.")
-        if args.dry_run:
-            print("Dry run: nothing was changed.")
-            return 0
-        url = create(session, args.name, args.burst, args.rate, args.auth, args.jwt_issuer, args.jwt_audience)
-        how = {"none": "", "iam": " --auth iam", "jwt": " --token TOKEN"}[args.auth]
-        print(f"Invoke URL: {url}\nTry it: python solutions/06_api_gateway/predict.py {url} IMAGE_URL{how}")
-        return 0
-
-    return deploy.run_safely(command)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -244,8 +243,7 @@ def cost_per_million(results: dict) -> dict:
         costs[name] = {"warm_ms": warm}
         for memory in MEMORY_MB:
             duration = warm * max(1.0, FULL_VCPU_MB / memory)
-            gb_seconds = 1_000_000 * math.ceil(duration) / 1000 * memory / 1024
-            costs[name][str(memory)] = prices.lambda_bill(gb_seconds, 1_000_000)
+            costs[name][str(memory)] = prices.lambda_cost(1_000_000, duration, memory)
     return costs
 
 

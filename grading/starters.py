@@ -11,8 +11,9 @@ Rules (the nbgrader / otter-grader convention for marking solutions):
 - Notebooks are always rendered: solution regions stubbed, outputs and execution counts cleared.
 - Scripts and data without markers are not copied: they stay in ``solutions/`` only (one copy), and the chapter's
   generated ``README.md`` says where they are. The exception: a module without markers that a chapter's exercise
-  script imports (``03_lambda_code/safe_download.py``) is copied as it is, so the exercise runs (and its Dockerfile
-  can copy it) from the chapter folder; ``--check`` keeps the copy in sync like every generated file.
+  script or notebook imports, directly or through another such module (``03_lambda_code/safe_download.py``,
+  ``05_deploy/deploy_cli.py``), is copied as it is, so the exercise and the notebook run (and a Dockerfile can copy
+  it) from the chapter folder; ``--check`` keeps the copy in sync like every generated file.
 """
 
 from __future__ import annotations
@@ -105,16 +106,39 @@ def render_notebook(text: str, where: str, solved: bool = False) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def imported_modules(chapter: Path, scripts: list[str]) -> set[str]:
-    """The files ``<module>.py`` in ``chapter`` that the top-level imports of ``scripts`` (paths in it) name."""
+def _imported_names(source: str) -> set[str]:
+    """The top-level module names that the imports of ``source`` (Python; a notebook cell's ``%`` and ``!`` lines are
+    skipped) name."""
+    try:
+        tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    except SyntaxError:  # a cell in another language (%%bash)
+        return set()
     names = set()
-    for script in scripts:
-        for node in ast.parse((chapter / script).read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.Import):
-                names |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module.split(".")[0])
-    return {f"{name}.py" for name in names if (chapter / f"{name}.py").is_file()}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def imported_modules(chapter: Path, scripts: list[str]) -> set[str]:
+    """The files ``<module>.py`` in ``chapter`` that ``scripts`` (paths in it: ``.py`` files, or notebooks whose code
+    cells are read) import, and those that these import in turn."""
+    found: set[str] = set()
+    pending = list(scripts)
+    while pending:
+        path = chapter / pending.pop()
+        if path.suffix == ".ipynb":
+            nb = nbformat.read(path, as_version=4)
+            sources = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+        else:
+            sources = [path.read_text(encoding="utf-8")]
+        for name in set().union(*map(_imported_names, sources)):
+            if (chapter / f"{name}.py").is_file() and f"{name}.py" not in found:
+                found.add(f"{name}.py")
+                pending.append(f"{name}.py")
+    return found
 
 
 def chapter_readme(chapter: Path, rendered: list[str], kept: list[str], copied: list[str] = ()) -> str:
@@ -133,7 +157,8 @@ def chapter_readme(chapter: Path, rendered: list[str], kept: list[str], copied: 
              "or the `# TODO:` comments of a Dockerfile. Files to fill in:", ""]
     lines += [f"- `{name}`" for name in rendered]
     if copied:
-        lines += ["", "Copied from `solutions/` as they are, because your code imports them (nothing to fill in):", ""]
+        lines += ["", "Copied from `solutions/` as they are, because your code or the notebook imports them "
+                  "(nothing to fill in):", ""]
         lines += [f"- `{name}`" for name in copied]
     lines += ["", f"Check your work with `make check CHAPTER={chapter.name[:2]}`: each exercise is correct,",
               f"not attempted or incorrect (with a hint). The reference solution is in [`{source}`](../{source})."]
@@ -172,7 +197,8 @@ def render(solutions: Path = SOLUTIONS, solved: bool = False) -> dict[str, str]:
                 rendered.append(name)
             else:
                 kept.append(name)
-        for name in sorted(imported_modules(chapter, [n for n in rendered if n.endswith(".py")]) & set(kept)):
+        sources = [name for name in rendered if name.endswith((".py", ".ipynb"))]
+        for name in sorted(imported_modules(chapter, sources) & set(kept)):
             files[f"{chapter.name}/{name}"] = (chapter / name).read_text(encoding="utf-8")
             kept.remove(name)
             copied.append(name)

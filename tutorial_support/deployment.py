@@ -31,6 +31,9 @@ DEFAULT_TIMEOUT_S = 30
 # however many requests arrive (the very worst case, all of them busy all day: chapter 06's `flood_cost`, the
 # README's flood-cost table).
 DEFAULT_MAX_CONCURRENCY = 5
+# A pants photo of clothing-dataset-small's test split (CC0), the same that chapter 01's course uses.
+DEFAULT_URL = ("https://raw.githubusercontent.com/alexeygrigorev/clothing-dataset-small/master/test/pants/"
+               "4aabd82c-82e1-4181-a84d-d0c6e550d26d.jpg")
 
 
 class DeployError(RuntimeError):

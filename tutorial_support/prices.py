@@ -14,6 +14,8 @@ Sources, read on 2026-11-30:
 
 from __future__ import annotations
 
+import math
+
 PRICES_CHECKED = "2026-11-30"
 LAMBDA_PRICING_URL = "https://aws.amazon.com/lambda/pricing/"
 API_GATEWAY_PRICING_URL = "https://aws.amazon.com/api-gateway/pricing/"
@@ -27,15 +29,22 @@ HTTP_API_PRICE_PER_MILLION = 1.00  # dollars per million HTTP API requests (firs
 FULL_VCPU_MB = 1769
 
 
-def lambda_bill(gb_seconds: float, requests: float, architecture: str = "x86_64") -> float:
-    """Dollars for ``gb_seconds`` of Lambda duration and ``requests`` invocations, before any free tier.
+def lambda_cost(invocations: float, duration_ms: float, memory_mb: float, architecture: str = "x86_64",
+                free_tier: bool = False) -> float:
+    """The Lambda bill, in dollars, for ``invocations`` of ``duration_ms`` each at ``memory_mb`` in one month.
 
-    Args:
-        gb_seconds: billed duration in GB-seconds (memory in GB x seconds, duration already rounded up to the ms).
-        requests: number of invocations.
-        architecture: ``"x86_64"`` or ``"arm64"`` (the keys of ``PRICE_PER_GB_SECOND``).
+    GB-seconds = invocations x ceil(duration_ms) / 1000 x memory_mb / 1024 (duration billed per 1 ms, rounded up;
+    1 GB = 1,024 MB); dollars = GB-seconds x ``PRICE_PER_GB_SECOND[architecture]`` + invocations / 10^6 x
+    ``PRICE_PER_MILLION_REQUESTS``; with ``free_tier``, ``FREE_TIER_GB_SECONDS`` and ``FREE_TIER_REQUESTS`` are
+    subtracted first, never below zero (https://aws.amazon.com/lambda/pricing/). Chapter 01's exercise asks a student
+    to write this; the benchmarks and chapters 05 and 06 use this copy.
 
     Raises:
-        KeyError: an architecture Lambda does not have.
+        KeyError: an architecture Lambda does not have (not ``"x86_64"`` or ``"arm64"``).
     """
+    gb_seconds = invocations * math.ceil(duration_ms) / 1000 * memory_mb / 1024
+    requests = invocations
+    if free_tier:
+        gb_seconds = max(0.0, gb_seconds - FREE_TIER_GB_SECONDS)
+        requests = max(0, requests - FREE_TIER_REQUESTS)
     return float(gb_seconds * PRICE_PER_GB_SECOND[architecture] + requests / 1e6 * PRICE_PER_MILLION_REQUESTS)

@@ -7,16 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from grading.checks.common import (
-    CLASSES,
-    KERAS_MODEL,
-    KNOWN_SAMPLES,
-    TFLITE_MODEL,
-    keras_model,
-    preprocessed,
-    reference,
-)
+from grading.checks.common import CLASSES, KNOWN_SAMPLES, keras_model, preprocessed, reference
 from grading.outcomes import exercise
+from tutorial_support.paths import KERAS_MODEL, TFLITE_MODEL
 
 
 @exercise("02_tflite", "convert")

@@ -29,9 +29,6 @@ from tutorial_support import deployment, docker_image
 from tutorial_support.deployment import ALIAS, PROJECT_TAGS, DeployError, error_code, is_ours, not_ours, role_name
 
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-# A pants photo of clothing-dataset-small's test split (CC0), the same that chapter 01's course uses.
-DEFAULT_URL = ("https://raw.githubusercontent.com/alexeygrigorev/clothing-dataset-small/master/test/pants/"
-               "4aabd82c-82e1-4181-a84d-d0c6e550d26d.jpg")
 ROLE_PROPAGATION_ATTEMPTS, ROLE_PROPAGATION_DELAY_S = 10, 3.0
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deploy import DEFAULT_URL, run_deploy
+from deploy import run_deploy
 from destroy import destroy
 from ecr import KEEP_IMAGES
 
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
                     help="reserved concurrency: copies that may run at once")
     up.add_argument("--image-tag", default="latest", help="tag of the image in ECR")
     up.add_argument("--no-build", action="store_true", help="deploy the image already in ECR under --image-tag")
-    up.add_argument("--url", default=DEFAULT_URL, help="image URL for the test invocation")
+    up.add_argument("--url", default=deployment.DEFAULT_URL, help="image URL for the test invocation")
     args = parser.parse_args(argv)
     if args.command == "deploy" and not (128 <= args.memory <= 10240 and 1 <= args.timeout <= 900):
         parser.error("--memory must be 128-10240 MB and --timeout 1-900 s (Lambda's limits)")

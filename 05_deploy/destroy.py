@@ -1,0 +1,67 @@
+"""Chapter 05's teardown (``make destroy``, after chapter 06's): delete what ``deploy.py`` created, and only that.
+
+Each resource is found by the deployment's name and deleted only when it carries this project's tag
+(``tutorial_support.deployment.PROJECT_TAGS``); anything else of the same name is reported and left alone. An idle
+deployment still costs its image storage in ECR and its logs in CloudWatch: destroy removes both.
+"""
+
+from __future__ import annotations
+
+from tutorial_support.deployment import ALIAS, is_ours, role_name
+
+
+def destroy(session, name: str, dry_run: bool = False) -> list[str]:
+    """Delete what ``deploy`` created for ``name``, when tagged as this project's: the function (its versions and
+    alias go with it), its log group, the role, the repository (with its images). Run chapter 06's ``api.py
+    destroy`` first: the API invokes the function.
+
+    Returns:
+        one line per resource removed (or, with ``dry_run``, that would be removed); resources not found or not
+        ours are reported and left alone.
+    """
+    lambda_client, logs, iam, ecr = (session.client(s) for s in ("lambda", "logs", "iam", "ecr"))
+    done, verb = [], "would remove" if dry_run else "removed"
+    try:
+        function = lambda_client.get_function(FunctionName=name)
+        if is_ours(function.get("Tags")):
+            versions = [v["Version"] for v in lambda_client.list_versions_by_function(FunctionName=name)["Versions"]
+                        if v["Version"] != "$LATEST"]
+            if not dry_run:
+                lambda_client.delete_function(FunctionName=name)
+            done.append(f"{verb} Lambda function {name} (versions {', '.join(versions) or 'none'}, alias {ALIAS})")
+        else:
+            print(f"  Lambda function {name} is not tagged as this project's: left alone")
+    except lambda_client.exceptions.ResourceNotFoundException:
+        pass
+    group = f"/aws/lambda/{name}"  # created by Lambda at the first invocation, not tagged by us: matched by name
+    if any(g["logGroupName"] == group for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]):
+        if not dry_run:
+            logs.delete_log_group(logGroupName=group)
+        done.append(f"{verb} CloudWatch log group {group}")
+    role = role_name(name)
+    try:
+        if is_ours(iam.list_role_tags(RoleName=role)["Tags"]):
+            if not dry_run:
+                for policy in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+                    iam.detach_role_policy(RoleName=role, PolicyArn=policy["PolicyArn"])
+                for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+                    iam.delete_role_policy(RoleName=role, PolicyName=policy)
+                iam.delete_role(RoleName=role)
+            done.append(f"{verb} IAM role {role}")
+        else:
+            print(f"  IAM role {role} is not tagged as this project's: left alone")
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    try:
+        repository = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+        if is_ours(ecr.list_tags_for_resource(resourceArn=repository["repositoryArn"])["tags"]):
+            images = len(ecr.list_images(repositoryName=name)["imageIds"])
+            if not dry_run:
+                ecr.delete_repository(repositoryName=name, force=True)
+            done.append(f"{verb} ECR repository {name} ({images} image{'s' * (images != 1)})")
+        else:
+            print(f"  ECR repository {name} is not tagged as this project's: left alone")
+    except ecr.exceptions.RepositoryNotFoundException:
+        pass
+    return done
+
