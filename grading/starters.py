@@ -162,6 +162,10 @@ def chapter_readme(chapter: Path, rendered: list[str], kept: list[str], copied: 
         lines += [f"- `{name}`" for name in copied]
     lines += ["", f"Check your work with `make check CHAPTER={chapter.name[:2]}`: each exercise is correct,",
               f"not attempted or incorrect (with a hint). The reference solution is in [`{source}`](../{source})."]
+    lines += ["", "What every chapter shares and no chapter teaches (paths, prices, the local image server, API",
+              "Gateway events, the Lambda runtime emulator, the moto account, ...) is the package",
+              "[`tutorial_support/`](../tutorial_support/), which `make lab` installs; this chapter's checks are",
+              f"[`grading/checks/chapter{chapter.name[:2]}.py`](../grading/checks/chapter{chapter.name[:2]}.py)."]
     if kept:
         lines += ["", "Used from `solutions/` as they are (nothing to fill in, so not copied here):", ""]
         lines += [f"- [`solutions/{chapter.name}/{name}`](../solutions/{chapter.name}/{name})" for name in kept]

@@ -199,11 +199,11 @@ def test_image_py_invokes_the_function_through_an_emulator(reference_task_root):
         threading.Thread(target=emulator.serve_forever, daemon=True).start()
         try:
             url = sample_url(base, KNOWN_SAMPLES['shoes'])
-            result = subprocess.run([sys.executable, str(CHAPTER / "image.py"), "invoke", url,
+            result = subprocess.run([sys.executable, "-m", "tutorial_support.docker_image", "invoke", url,
                                      "--port", str(emulator.port)], capture_output=True, text=True, timeout=120)
             assert result.returncode == 0, result.stderr
             assert json.loads(result.stdout)["top_class"] == "shoes"
-            bad = subprocess.run([sys.executable, str(CHAPTER / "image.py"), "invoke", "ftp://x/y.jpg",
+            bad = subprocess.run([sys.executable, "-m", "tutorial_support.docker_image", "invoke", "ftp://x/y.jpg",
                                   "--port", str(emulator.port)], capture_output=True, text=True, timeout=120)
             assert bad.returncode == 1 and json.loads(bad.stdout)["error"]["code"] == "invalid_url"
         finally:
