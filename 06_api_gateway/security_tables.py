@@ -76,7 +76,7 @@ def render_flood_cost(cost: dict, rate: float = DEFAULT_RATE, memory_mb: int = D
               f"function once; at most {max_concurrency:g} copies of it run at once, {memory_mb:,} MB each, with a "
               f"{timeout_s} s timeout (`tutorial_support/deployment.py`): all {busy:g} busy all the time "
               f"({cost['month']['gb_seconds']:,.0f} GB-s a month). Prices in us-east-1, before the free tier, as of "
-              f"{prices.PRICES_CHECKED}: Lambda's and the HTTP API's ${prices.HTTP_API_PRICE_PER_MILLION:.2f} per "
+              f"{prices.PRICES_AS_OF}: Lambda's and the HTTP API's ${prices.HTTP_API_PRICE_PER_MILLION:.2f} per "
               "million (`tutorial_support/prices.py`). Written by `make security-tables` (`flood_cost` in "
               "`solutions/06_api_gateway/security_tables.py`)."]
     return "\n".join(lines) + "\n"

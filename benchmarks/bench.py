@@ -405,7 +405,7 @@ def derive(report: dict) -> dict:
     report["price"] = {
         "per_gb_second_x86_64": prices.PRICE_PER_GB_SECOND["x86_64"],
         "per_million_requests": prices.PRICE_PER_MILLION_REQUESTS,
-        "source": f"aws.amazon.com/lambda/pricing as of {prices.PRICES_CHECKED}, tutorial_support/prices.py",
+        "source": f"aws.amazon.com/lambda/pricing as of {prices.PRICES_AS_OF}, tutorial_support/prices.py",
         "assumption": "Duration scales with memory as CPU share does: single-threaded work measured here on one core "
                       "is taken to get a full vCPU at 1,769 MB and above and memory / 1,769 MB of one below, so its "
                       "duration at 512 MB is 3.5 times the measured one. One core here is not one Lambda vCPU; "

@@ -70,9 +70,12 @@ def test_render_stubs_marked_files_and_leaves_unmarked_files_in_solutions():
     handler = files["03_lambda_code/lambda_function.py"]
     assert handler.count("raise NotImplementedError(") == 4
     assert "# BEGIN SOLUTION" not in handler
-    for unmarked in ("01_intro/train.py", "03_lambda_code/demo.py", "03_lambda_code/image_server.py",
-                     "03_lambda_code/events/direct.json"):
+    for unmarked in ("01_intro/train.py", "03_lambda_code/demo.py", "03_lambda_code/events/direct.json"):
         assert unmarked not in files
+    # Copied as they are: what the exercise script imports (safe_download), what the notebook imports (deploy_cli),
+    # and what those import in turn (destroy.py, imported by deploy_cli.py only).
+    for copied in ("03_lambda_code/safe_download.py", "05_deploy/deploy_cli.py", "05_deploy/destroy.py"):
+        assert files[copied] == (SOLUTIONS / copied).read_text(), copied
     readme = files["03_lambda_code/README.md"]
     assert "solutions/03_lambda_code/events/" in readme and "solutions/03_lambda_code/demo.py" in readme
     for name, text in files.items():

@@ -8,6 +8,7 @@ self-contained.
 - ``paths``: where the repository's models, samples and event files are;
 - ``prices``: AWS Lambda and API Gateway prices and the free tier, with their source and date;
 - ``readme``: writes generated tables into the README between markers;
+- ``images``: photo files found and preprocessed as training and the handler do;
 - ``image_server``: a folder of images served over HTTP on 127.0.0.1;
 - ``events``: API Gateway proxy events (payload format 2.0 and 1.0) and direct invocations;
 - ``lambda_runtime``: Lambda's Runtime API, its invoke emulator, and task roots run as Lambda runs them;

@@ -3,7 +3,7 @@
 The one copy of them: chapter 01's exercise (``lambda_monthly_cost``), the benchmarks' cost table, chapter 05's
 cost of a million predictions and chapter 06's flood-cost table all import them from here.
 
-Sources, read on 2026-11-30:
+Sources, as of late 2026 (the figures as the pricing pages state them, recorded in the project's field notes):
 - AWS Lambda pricing, https://aws.amazon.com/lambda/pricing/ (us-east-1): $0.0000166667 per GB-second on x86_64,
   $0.0000133334 on arm64 (first pricing tier: the first 6 billion GB-seconds a month), $0.20 per million requests;
   the free tier: 1 million requests and 400,000 GB-seconds a month, per account. Duration is billed per 1 ms,
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-PRICES_CHECKED = "2026-11-30"
+PRICES_AS_OF = "late 2026"  # when the figures below were read from the pricing pages
 LAMBDA_PRICING_URL = "https://aws.amazon.com/lambda/pricing/"
 API_GATEWAY_PRICING_URL = "https://aws.amazon.com/api-gateway/pricing/"
 
