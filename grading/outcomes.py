@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 
+from grading.hints import hint
+
 CORRECT, NOT_ATTEMPTED, INCORRECT, ERROR = "correct", "not attempted", "incorrect", "error"
 
 
@@ -36,8 +38,9 @@ def outcome(exc: BaseException | None) -> str:
 def exercise(chapter: str, name: str):
     """Decorator for a check function of exercise ``name`` in ``chapter``.
 
-    The wrapped check raises ``NotAttempted`` (with the stub's own hint) or ``Incorrect`` (with the failed
-    assertion's message, which says what was expected), or prints ``"<name>: correct"`` and returns None.
+    The wrapped check raises ``NotAttempted`` (with the stub's own message: what is asked) or ``Incorrect`` (with the
+    failed assertion's message, which says what was expected, and the exercise's detailed hint from
+    ``grading.hints``), or prints ``"<name>: correct"`` and returns None.
     Other exceptions (the student's code crashed) pass through unchanged. The wrapper carries ``chapter`` and ``name``.
     """
 
@@ -53,7 +56,8 @@ def exercise(chapter: str, name: str):
             except Incorrect:
                 raise
             except AssertionError as e:
-                raise Incorrect(f"{name}: incorrect. {e}") from None
+                more = hint(chapter, name)
+                raise Incorrect(f"{name}: incorrect. {e}" + (f" Hint: {more}" if more else "")) from None
             print(f"{name}: correct")
 
         wrapper.chapter, wrapper.name = chapter, name

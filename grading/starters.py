@@ -5,9 +5,10 @@
 
 Rules (the nbgrader / otter-grader convention for marking solutions):
 - In scripts (``.py``) and notebook code cells, the lines from ``# BEGIN SOLUTION`` to ``# END SOLUTION`` become a
-  stub that raises ``NotImplementedError``. ``# HINT: ...`` lines right after ``# BEGIN SOLUTION`` give the stub's
-  message (what is asked, not how); the stub keeps the region's indentation.
-- In a ``Dockerfile``, a region becomes its hint as ``# TODO:`` comments: writing the instructions is the exercise.
+  stub that raises ``NotImplementedError``. ``# TASK: ...`` lines right after ``# BEGIN SOLUTION`` give the stub's
+  message (what is asked, not how); ``# HINT: ...`` lines (how) stay in ``solutions/``: a check shows them after an
+  incorrect answer (``grading.hints``). The stub keeps the region's indentation.
+- In a ``Dockerfile``, a region becomes its task as ``# TODO:`` comments: writing the instructions is the exercise.
 - Notebooks are always rendered: solution regions stubbed, outputs and execution counts cleared.
 - Scripts and data without markers are not copied: they stay in ``solutions/`` only (one copy), and the chapter's
   generated ``README.md`` says where they are. The exception: a module without markers that a chapter's exercise
@@ -28,7 +29,7 @@ import nbformat
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO_ROOT / "solutions"
-BEGIN, END, HINT = "# BEGIN SOLUTION", "# END SOLUTION", "# HINT:"
+BEGIN, END, TASK, HINT = "# BEGIN SOLUTION", "# END SOLUTION", "# TASK:", "# HINT:"
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 DEFAULT_HINT = "fill in this exercise"
 
@@ -42,6 +43,48 @@ def has_markers(text: str) -> bool:
     return any(line.strip() == BEGIN for line in text.splitlines())
 
 
+def region_notes(region: list[str]) -> tuple[str, str]:
+    """(task, hint) of a solution region: the ``# TASK:`` lines (what is asked) and the ``# HINT:`` lines (how), each
+    joined into one sentence, from the comment lines that open the region. A region without ``# TASK:`` lines asks
+    what its ``# HINT:`` lines say."""
+    notes: dict[str, list[str]] = {TASK: [], HINT: []}
+    for line in region:
+        stripped = line.strip()
+        kind = next((k for k in (TASK, HINT) if stripped.startswith(k)), None)
+        if kind is None:
+            break
+        notes[kind].append(stripped[len(kind):].strip())
+    task, hint = " ".join(notes[TASK]), " ".join(notes[HINT])
+    return (task or hint or DEFAULT_HINT), hint
+
+
+def solution_regions(text: str, where: str = "<text>") -> list[tuple[int, list[str]]]:
+    """Every solution region of ``text``: (line number of its ``# BEGIN SOLUTION``, its lines).
+
+    Raises:
+        MarkerError: unbalanced or nested markers.
+    """
+    regions: list[tuple[int, list[str]]] = []
+    region: list[str] | None = None
+    start = 0
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if region is not None:
+                raise MarkerError(f"{where}:{number}: nested {BEGIN}")
+            region, start = [], number
+        elif stripped == END:
+            if region is None:
+                raise MarkerError(f"{where}:{number}: {END} without {BEGIN}")
+            regions.append((start, region))
+            region = None
+        elif region is not None:
+            region.append(line)
+    if region is not None:
+        raise MarkerError(f"{where}: {BEGIN} without {END}")
+    return regions
+
+
 def stub_regions(text: str, where: str = "<text>", comments_only: bool = False) -> str:
     """Replace each solution region of ``text`` (Python source) by a stub that raises ``NotImplementedError``.
 
@@ -49,12 +92,13 @@ def stub_regions(text: str, where: str = "<text>", comments_only: bool = False) 
         text: source code; regions are delimited by lines that are exactly ``# BEGIN SOLUTION`` and ``# END SOLUTION``
             once stripped.
         where: a name for error messages (file and cell).
-        comments_only: for files that are not Python (a Dockerfile): the region becomes its hint lines as
+        comments_only: for files that are not Python (a Dockerfile): the region becomes its task lines as
             ``# TODO:`` comments, and nothing else.
 
     Returns:
-        the source with every region replaced by ``# TODO: <hint>`` and ``raise NotImplementedError("<hint>")``,
-        indented as the ``# BEGIN SOLUTION`` line was.
+        the source with every region replaced by ``# TODO: <task>`` and ``raise NotImplementedError("<task>")``,
+        indented as the ``# BEGIN SOLUTION`` line was. The ``# HINT:`` lines (how to do it) are left out: a check
+        shows them after an incorrect answer, and ``hint(exercise)`` on request.
 
     Raises:
         MarkerError: unbalanced or nested markers.
@@ -62,33 +106,25 @@ def stub_regions(text: str, where: str = "<text>", comments_only: bool = False) 
     out: list[str] = []
     region: list[str] | None = None
     indent = ""
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+    solution_regions(text, where)  # the markers balance
+    for line in text.splitlines(keepends=True):
         stripped = line.strip()
         if stripped == BEGIN:
-            if region is not None:
-                raise MarkerError(f"{where}:{number}: nested {BEGIN}")
             region, indent = [], line[: len(line) - len(line.lstrip())]
         elif stripped == END:
-            if region is None:
-                raise MarkerError(f"{where}:{number}: {END} without {BEGIN}")
-            hints = []
-            for region_line in region:
-                if not region_line.strip().startswith(HINT):
-                    break
-                hints.append(region_line.strip()[len(HINT):].strip())
-            hint = " ".join(hints) or DEFAULT_HINT
+            task, _ = region_notes(region)
             if comments_only:
-                out += [f"{indent}# {'TODO:' if i == 0 else '     '} {h}\n" for i, h in enumerate(hints or [hint])]
+                kind = TASK if any(note.strip().startswith(TASK) for note in region) else HINT
+                lines = [note.strip()[len(kind):].strip() for note in region if note.strip().startswith(kind)]
+                out += [f"{indent}# {'TODO:' if i == 0 else '     '} {h}\n" for i, h in enumerate(lines or [task])]
             else:
-                out.append(f"{indent}# TODO: {hint}\n")
-                out.append(f"{indent}raise NotImplementedError({hint!r})\n")
+                out.append(f"{indent}# TODO: {task}\n")
+                out.append(f"{indent}raise NotImplementedError({task!r})\n")
             region = None
         elif region is not None:
             region.append(line)
         else:
             out.append(line)
-    if region is not None:
-        raise MarkerError(f"{where}: {BEGIN} without {END}")
     return "".join(out)
 
 

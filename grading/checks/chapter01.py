@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from grading import hints
 from grading.checks.common import CLASSES, KNOWN_SAMPLES, close, keras_model, reference_probabilities
 from grading.outcomes import exercise
+
+CHAPTER = "01_intro"
+hint = functools.partial(hints.hint, CHAPTER)  # hint("exercise"): the detailed hint, on request
 
 
 @exercise("01_intro", "lambda_monthly_cost")

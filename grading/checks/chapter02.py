@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from grading import hints
 from grading.checks.common import CLASSES, KNOWN_SAMPLES, keras_model, preprocessed, reference
 from grading.outcomes import exercise
 from tutorial_support.paths import KERAS_MODEL, TFLITE_MODEL
+
+CHAPTER = "02_tflite"
+hint = functools.partial(hints.hint, CHAPTER)  # hint("exercise"): the detailed hint, on request
 
 
 @exercise("02_tflite", "convert")

@@ -4,13 +4,18 @@ handler."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 
 import numpy as np
 
+from grading import hints
 from grading.checks.common import CLASSES, KNOWN_SAMPLES, sample_url, served_samples
 from grading.outcomes import exercise
 from tutorial_support.events import url_event
+
+CHAPTER = "03_lambda_code"
+hint = functools.partial(hints.hint, CHAPTER)  # hint("exercise"): the detailed hint, on request
 
 
 @exercise("03_lambda_code", "softmax")
@@ -30,7 +35,7 @@ def check_softmax(fn):
 @exercise("03_lambda_code", "predict")
 def check_predict(module):
     """Check ``module.predict(url)`` on three bundled photos served on 127.0.0.1."""
-    with served_samples() as base:
+    with served_samples(module) as base:
         for true_class, path in KNOWN_SAMPLES.items():
             answer = module.predict(sample_url(base, path))
             assert isinstance(answer, dict), f"predict should return a dict, got {type(answer).__name__}"
@@ -80,7 +85,7 @@ def check_lambda_handler(module):
         assert isinstance(response["body"], str), "the body must be a string (json.dumps), else API Gateway answers 502"
         assert response["statusCode"] == 400, f"{name} without a url: expected status 400, got {response['statusCode']}"
         assert json.loads(response["body"])["error"]["code"] == "missing_url"
-    with served_samples() as base:
+    with served_samples(module) as base:
         path = KNOWN_SAMPLES["pants"]
         url = sample_url(base, path)
         for name in ("http-v2", "rest-v1", "direct"):

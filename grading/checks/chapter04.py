@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import shutil
 import subprocess
@@ -12,11 +13,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from grading import hints
 from grading.checks.common import KNOWN_SAMPLES, LOCAL_USE, sample_url, served_samples
 from grading.outcomes import exercise
 from grading.starters import imported_modules
 from tutorial_support import lambda_runtime, task_root
 from tutorial_support.events import url_event
+
+CHAPTER = "04_docker"
+hint = functools.partial(hints.hint, CHAPTER)  # hint("exercise"): the detailed hint, on request
+
 
 LAMBDA_BASE_IMAGE = "public.ecr.aws/lambda/python:3.13"  # Amazon Linux 2023, glibc 2.34; requirements/image.txt
 MODEL_FILES = ("clothing-model.tflite", "labels.txt")  # what the handler loads from beside itself

@@ -3,21 +3,24 @@ version and the alias ``live``."""
 
 from __future__ import annotations
 
+import functools
 import json
 
+from grading import hints
 from grading.outcomes import exercise
 from tutorial_support.moto_account import fake_images, lambda_role, mock_aws_account
+
+CHAPTER = "05_deploy"
+hint = functools.partial(hints.hint, CHAPTER)  # hint("exercise"): the detailed hint, on request
+
 
 PROJECT_TAG = ("project", "serverless-dl-clothing")  # the tag chapter 05 puts on every resource it creates
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 GRADED_NAME = "graded-clothing"
 
 
-
 def _tags(pairs) -> dict:
     return {p["Key"]: p["Value"] for p in pairs} if isinstance(pairs, list) else dict(pairs or {})
-
-
 
 
 @exercise("05_deploy", "ensure_role")

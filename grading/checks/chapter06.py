@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
+from grading import hints
 from grading.checks.chapter05 import GRADED_NAME
 from grading.outcomes import exercise
 from tutorial_support.moto_account import fake_images, lambda_role, mock_aws_account
+
+CHAPTER = "06_api_gateway"
+hint = functools.partial(hints.hint, CHAPTER)  # hint("exercise"): the detailed hint, on request
 
 
 @exercise("06_api_gateway", "ensure_route")

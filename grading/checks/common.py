@@ -7,6 +7,7 @@ not computed by a second copy of the solution.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -69,16 +70,38 @@ LOCAL_USE = {"ALLOW_PRIVATE_URLS": "1"}  # the handler's opt-in to private addre
 
 
 @contextmanager
-def served_samples():
+def local_use(module=None):
+    """While in this block, the handler may fetch private addresses (``LOCAL_USE``): in this process, and in the
+    process where ``module`` (the student's code) runs, when the grader runs it in a process of its own (a module
+    with ``student_environment``). Restored after."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, LOCAL_USE))
+        if hasattr(module, "student_environment"):
+            stack.enter_context(module.student_environment(LOCAL_USE))
+        yield
+
+
+@contextmanager
+def as_deployed(module=None):
+    """While in this block, ``ALLOW_PRIVATE_URLS`` is unset, as in the deployed function: in this process and in the
+    process where ``module`` runs (see ``local_use``). Restored after."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ))
+        os.environ.pop("ALLOW_PRIVATE_URLS", None)
+        if hasattr(module, "student_environment"):
+            stack.enter_context(module.student_environment({"ALLOW_PRIVATE_URLS": None}))
+        yield
+
+
+@contextmanager
+def served_samples(module=None):
     """The bundled samples served on 127.0.0.1 (``tutorial_support.image_server``); yields the base URL.
 
     The handler refuses private addresses unless ``ALLOW_PRIVATE_URLS=1`` (``safe_download.py``), so it is set for
-    the duration, and restored after.
+    the duration (``local_use(module)``), and restored after.
     """
-    with mock.patch.dict(os.environ, LOCAL_USE), serve_directory(SAMPLES_DIR) as base:
+    with local_use(module), serve_directory(SAMPLES_DIR) as base:
         yield base
-
-
 
 
 def sample_url(base: str, path) -> str:
