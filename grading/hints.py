@@ -36,7 +36,7 @@ def chapter_hints(chapter: str) -> dict[str | None, str]:
     out: dict[str | None, str] = {}
     folder = starters.SOLUTIONS / chapter
     sources: list[tuple[str, bool]] = []
-    for path in sorted(folder.iterdir()):
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         if path.suffix == ".ipynb":
             nb = nbformat.read(path, as_version=4)
             sources += [(cell.source, True) for cell in nb.cells if cell.cell_type == "code"]

@@ -1,4 +1,5 @@
-"""Shared fixtures: a local image host on 127.0.0.1, and the handler's request log captured.
+"""Shared fixtures: a local image host on 127.0.0.1, the handler's request log captured, and the submissions of the
+mutation tests (tests/mutations/: the reference solution with one plausible mistake each, graded as make grade does).
 
 The image host serves the bundled samples plus the awkward and hostile answers a real image host can give
 (HTTP errors, slow and dripping answers, endless, huge or non-image bodies, bombs, redirects anywhere).
@@ -19,6 +20,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from grading import starters
+from grading.targets import Target
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO_ROOT / "solutions"
@@ -177,3 +181,60 @@ def captured_request_log():
     finally:
         lambda_function.request_log.removeHandler(handler)
         lambda_function.request_log.setLevel(level)
+
+
+# --------------------------------------------------------------------------------------------- mutation tests
+
+
+class EditError(AssertionError):
+    """An edit of a mutation test does not apply: the reference changed under it."""
+
+
+def apply_edits(text: str, edits: list[tuple[str, str]], where: str) -> str:
+    """``text`` with each ``(old, new)`` of ``edits`` replaced, in order; each ``old`` must occur exactly once."""
+    for old, new in edits:
+        if text.count(old) != 1:
+            raise EditError(f"{where}: {old!r} occurs {text.count(old)} times, not once")
+        text = text.replace(old, new)
+    return text
+
+
+@pytest.fixture(scope="session")
+def solved_files():
+    """Every generated chapter file, its stubs filled in by the reference code (``starters.render(solved=True)``)."""
+    return starters.render(solved=True)
+
+
+@pytest.fixture
+def submission(tmp_path, solved_files):
+    """``submission(chapter, {file: [(old, new), ...]}, kind="student")`` -> a ``Target`` over a fresh checkout whose
+    ``chapter/file`` has the edits applied (a notebook's edits apply to its JSON text, so write them as they appear in
+    the cell sources, with quotes escaped as JSON escapes them)."""
+    made = []
+
+    def make(chapter: str, edits: dict[str, list[tuple[str, str]]]) -> Target:
+        root = tmp_path / f"submission{len(made)}"
+        for name, text in solved_files.items():
+            if name.startswith(chapter + "/"):
+                relative = name.split("/", 1)[1]
+                if relative in edits:
+                    text = apply_edits(text, edits[relative], name)
+                path = root / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+        missing = set(edits) - {name.split("/", 1)[1] for name in solved_files if name.startswith(chapter + "/")}
+        if missing:
+            raise EditError(f"{chapter} has no generated file {sorted(missing)}")
+        for shared in REPO_ROOT.iterdir():  # the rest of a checkout, as it is
+            linked = not shared.name.startswith(".") or shared.name == ".dockerignore"
+            if linked and not (root / shared.name).exists():
+                (root / shared.name).symlink_to(shared, target_is_directory=shared.is_dir())
+        made.append(root)
+        return Target("student", root)
+
+    return make
+
+
+def dockerfile_of(target: Target) -> tuple[Path, Path]:
+    """(the Dockerfile, the build context) of a submission's chapter 04."""
+    return target.path("04_docker", "Dockerfile"), target.root
