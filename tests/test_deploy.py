@@ -20,7 +20,7 @@ import pytest
 from conftest import SOLUTIONS
 
 from tutorial_support import deployment
-from tutorial_support.moto_account import MOTO_CONFIG, mock_aws_account, moto_gaps_filled, put_fake_image
+from tutorial_support.moto_account import mock_aws_account, put_fake_image, server_url
 
 NAME, REGION = "test-clothing", "us-east-1"
 DEPLOY, API = SOLUTIONS / "05_deploy" / "deploy_cli.py", SOLUTIONS / "06_api_gateway" / "api_cli.py"
@@ -243,24 +243,10 @@ def test_a_function_that_ends_failed_is_reported_with_lambdas_reason(capsys, mon
 
 
 @pytest.fixture
-def moto_server(monkeypatch):
-    """A moto server on 127.0.0.1 (its own thread, this process's MOTO_ settings); yields its URL."""
-    from moto.server import ThreadedMotoServer
-
-    monkeypatch.setenv("MOTO_LAMBDA_STUB_ECR", "false")
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    with moto_gaps_filled():  # apigatewayv2 get_authorizers, which moto lacks
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
-        import urllib.request
-
-        request = urllib.request.Request(f"{url}/moto-api/config", data=json.dumps(MOTO_CONFIG).encode(),
-                                         method="POST")
-        urllib.request.urlopen(request, timeout=10).close()
-        yield url
-        server.stop()
+def moto_server():
+    """A fresh fake account on moto's server of this process (127.0.0.1, its own thread); yields its URL."""
+    with mock_aws_account(REGION, managed_policies=True):
+        yield server_url()
 
 
 def test_the_scripts_as_a_learner_runs_them_against_a_moto_server(moto_server, tmp_path):

@@ -1,5 +1,7 @@
-"""A fresh fake AWS account for the tests, checks and notebooks of chapters 05 and 06: moto, set up so that it
-checks what matters here, with the one call this project makes that moto lacks filled in, and fake ECR images.
+"""A fresh fake AWS account for the tests, checks and notebooks of chapters 05 and 06: moto's server, running in a
+thread of this process so that other processes (a student's code in the grader's sandbox, scripts run as subprocesses)
+reach the same account, set up so that it checks what matters here, with the call this project makes that moto lacks
+filled in, and fake ECR images.
 
 The settings of moto (``../shared/FACTS.md``): ``create_function`` refuses an image that is not in moto's ECR
 (``MOTO_LAMBDA_STUB_ECR=false``), and an image function can be invoked without Docker (moto then echoes the event
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import urllib.request
 from contextlib import contextmanager
 from unittest import mock
 
@@ -20,25 +23,54 @@ MOTO_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", 
 MOTO_CONFIG = {"lambda": {"use_docker": False}}
 
 
+_server = None  # moto's ThreadedMotoServer of this process, started by server_url()
+
+
+def server_url() -> str:
+    """The URL (``http://127.0.0.1:PORT``) of moto's server in this process, started on first use (a thread of its
+    own). Code in other processes (a student's code, run by the grader in a process of its own; a script run as a
+    subprocess) reaches the same fake account through it, with ``AWS_ENDPOINT_URL``."""
+    global _server
+    if _server is None:
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        _server = server
+    host, port = _server.get_host_and_port()
+    return f"http://{host}:{port}"
+
+
+def _moto_api(url: str, path: str, payload: dict | None = None) -> None:
+    """POST to moto's own API (``/moto-api/reset``, ``/moto-api/config``) on the server at ``url``."""
+    data = json.dumps(payload).encode() if payload is not None else b""
+    request = urllib.request.Request(f"{url}{path}", data=data, method="POST")
+    urllib.request.urlopen(request, timeout=30).close()
+
+
 @contextmanager
 def mock_aws_account(region: str = "us-east-1", managed_policies: bool = False):
-    """A fresh fake AWS account (moto's ``mock_aws``) with ``MOTO_ENV``, fake credentials and ``region``; no
-    ``AWS_ENDPOINT_URL`` or profile from the caller's environment gets through. Yields a ``boto3.Session``.
+    """A fresh fake AWS account: moto's server of this process (``server_url``), emptied, with ``MOTO_ENV``, fake
+    credentials and ``region``; boto3 reaches it through ``AWS_ENDPOINT_URL``, and no endpoint, profile or
+    credentials file from the caller's environment gets through. Yields a ``boto3.Session``; every boto3 client made
+    while in this context (in this process, or in a process given this environment) talks to that account.
 
     Args:
         managed_policies: load AWS's managed IAM policies, which attaching AWSLambdaBasicExecutionRole needs.
     """
     import boto3
-    from moto import mock_aws
 
-    removed = [key for key in os.environ if key.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"))]
-    env = {**MOTO_ENV, "AWS_DEFAULT_REGION": region, "AWS_REGION": region,
-           "MOTO_IAM_LOAD_MANAGED_POLICIES": str(managed_policies).lower()}
+    url = server_url()
+    removed = [key for key in os.environ if key.startswith(("AWS_ENDPOINT_URL_", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"))]
+    env = {**MOTO_ENV, "AWS_DEFAULT_REGION": region, "AWS_REGION": region, "AWS_ENDPOINT_URL": url,
+           "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull,
+           "AWS_EC2_METADATA_DISABLED": "true", "MOTO_IAM_LOAD_MANAGED_POLICIES": str(managed_policies).lower()}
     with mock.patch.dict(os.environ, env), moto_gaps_filled():
         for key in removed:
             del os.environ[key]
-        with mock_aws(config=MOTO_CONFIG):
-            yield boto3.Session(region_name=region)
+        _moto_api(url, "/moto-api/reset")  # a fresh account: moto's backends are emptied, then made again on use
+        _moto_api(url, "/moto-api/config", MOTO_CONFIG)
+        yield boto3.Session(region_name=region)
 
 
 @contextmanager
