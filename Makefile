@@ -10,6 +10,7 @@ URL    ?=
 CHAPTER ?=
 SUBMISSION ?=
 REPORT ?= grade-report.json
+TIMEOUT ?= 300
 REGION ?=
 NAME ?=
 ARGS ?=
@@ -26,6 +27,7 @@ help:
 	@echo "make lab             students: open the chapters' notebooks in JupyterLab"
 	@echo "make check           students: grade your exercises in the chapter folders (CHAPTER=02 for one chapter)"
 	@echo "make grade SUBMISSION=path/to/clone   instructors: grade another checkout; table + JSON (REPORT=...)"
+	@echo "                     (TIMEOUT=300: seconds an exercise's code may take to load or to answer one call)"
 	@echo "make starters        authors: regenerate the chapter folders from solutions/"
 	@echo "make test            run the whole suite as CI does (installs TensorFlow and Jupyter on first run)"
 	@echo "make lint            check the code with ruff"
@@ -72,12 +74,14 @@ predict: $(SERVE)
 	@test -n "$(URL)" || { echo 'usage: make predict URL=https://example.com/photo.jpg'; exit 2; }
 	$(PY) solutions/03_lambda_code/demo.py "$(URL)"
 
-# CI: lint, chapter folders in sync with solutions/, every test on the reference (graded ones included; the
-# notebooks are executed once, by nbval, from chapter folders whose stubs are filled in: tests/test_grading.py), and
-# every graded test failing on freshly generated starters (strict xfail).
+# CI: lint, the GitHub Actions workflow against the published schema (offline), chapter folders in sync with
+# solutions/, every test on the reference (graded ones included; the notebooks are executed once, by nbval, from
+# chapter folders whose stubs are filled in: tests/test_grading.py; the mutation tests of the checks), and every
+# graded test failing on freshly generated starters (strict xfail).
 LINTED := grading tutorial_support solutions benchmarks tests
 test: $(DEV)
 	$(PY) -m ruff check $(LINTED)
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(PY) -m grading.starters --check
 	$(PY) -m pytest --target solutions
 	$(PY) -m pytest tests/graded --target starters -m graded
@@ -86,11 +90,11 @@ lab: $(DEV)
 	$(VENV)/bin/jupyter lab
 
 check: $(DEV)
-	$(PY) -m grading.grade check $(if $(CHAPTER),--chapter $(CHAPTER))
+	$(PY) -m grading.grade check --timeout $(TIMEOUT) $(if $(CHAPTER),--chapter $(CHAPTER))
 
 grade: $(DEV)
 	@test -n "$(SUBMISSION)" || { echo 'usage: make grade SUBMISSION=path/to/a/clone [REPORT=grade-report.json]'; exit 2; }
-	$(PY) -m grading.grade grade "$(SUBMISSION)" --json "$(REPORT)"
+	$(PY) -m grading.grade grade "$(SUBMISSION)" --json "$(REPORT)" --timeout $(TIMEOUT)
 
 starters: $(DEV)
 	$(PY) -m grading.starters

@@ -5,11 +5,13 @@ and the per-exercise outcome report. Loaded for every pytest run (``-p grading.p
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from grading import outcomes
+from grading.sandbox import DEFAULT_TIMEOUT_S
 from grading.targets import TARGETS, Target
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +26,11 @@ def pytest_addoption(parser):
                     help="checkout whose chapter folders --target student grades (default: this one)")
     group.addoption("--grading-report", type=Path, default=None,
                     help="write each graded exercise's outcome (correct / not attempted / incorrect / error) as JSON")
+    group.addoption("--grading-report-fd", type=int, default=None,
+                    help="write the same JSON to this inherited file descriptor (a pipe of the grader's, which the "
+                         "student's processes do not inherit)")
+    group.addoption("--exercise-timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                    help="seconds the student's code may take to load, or to answer one call of a check")
 
 
 def pytest_configure(config):
@@ -49,7 +56,7 @@ def pytest_runtest_makereport(item, call):
         return
     exc = call.excinfo.value if call.excinfo else None
     if call.excinfo is not None and call.excinfo.errisinstance(pytest.skip.Exception):
-        status, message = "skipped", str(exc)
+        status, message = outcomes.NOT_GRADED, str(exc)
     else:
         status = outcomes.outcome(exc)
         message = None if exc is None else f"{type(exc).__name__}: {exc}" if status == outcomes.ERROR else str(exc)
@@ -59,10 +66,14 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session):
-    path = session.config.getoption("--grading-report")
+    report = json.dumps({"target": session.config.getoption("--target"),
+                         "results": session.config._grading_results}, indent=2) + "\n"
+    path, fd = session.config.getoption("--grading-report"), session.config.getoption("--grading-report-fd")
     if path is not None:
-        target = session.config.getoption("--target")
-        path.write_text(json.dumps({"target": target, "results": session.config._grading_results}, indent=2) + "\n")
+        path.write_text(report)
+    if fd is not None:
+        with os.fdopen(fd, "w") as channel:
+            channel.write(report)
 
 
 @pytest.fixture(scope="session")
@@ -70,4 +81,14 @@ def target(request, tmp_path_factory) -> Target:
     """The chapter folders the graded tests grade (``--target``, ``--submission``)."""
     kind = request.config.getoption("--target")
     root = tmp_path_factory.mktemp("starters") if kind == "starters" else request.config.getoption("--submission")
-    return Target(kind, root)
+    target = Target(kind, root, request.config.getoption("--exercise-timeout"))
+    yield target
+    target.close()
+
+
+@pytest.fixture(autouse=True)
+def _student_processes_stopped(request):
+    """After each graded test, stop the processes its student's code ran in (and everything they started)."""
+    yield
+    if "target" in request.fixturenames:
+        request.getfixturevalue("target").close()

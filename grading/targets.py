@@ -5,21 +5,21 @@
 - ``starters``: the chapter folders freshly generated from ``solutions/`` (``grading.starters``), which must fail
   every graded test for the right reason.
 
-Script exercises are imported from their file under a module name of their own (so a student's
-``lambda_function`` never shadows the reference one). Notebook exercises are the code cells tagged ``exercise``,
-run in order in a fresh namespace: those cells must be self-contained (their own imports), as the notebooks say.
+The code of every target runs in the grading sandbox (``grading.sandbox``): each ``module()`` or ``notebook()`` starts
+a process of its own for the student's code, which the checks call into; ``close()`` stops them (the pytest plugin
+does after each graded test). Script exercises are imported there from their file, their folder first on
+``sys.path``. Notebook exercises are the code cells tagged ``exercise``, run in order in a fresh namespace: those
+cells must be self-contained (their own imports), as the notebooks say.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
 from pathlib import Path
 
 import nbformat
 
 from grading import starters
+from grading.sandbox import DEFAULT_TIMEOUT_S, RemoteCode, StudentProcess
 
 TARGETS = ("student", "solutions", "starters")
 EXERCISE_TAG = "exercise"
@@ -36,12 +36,13 @@ class Target:
         kind: one of ``TARGETS``.
         root: the checkout whose chapter folders are graded (``student``), or the folder to render the
             starters into (``starters``); ignored for ``solutions``.
+        timeout_s: the most the student's code may take to load, or to answer one call of a check.
     """
 
-    def __init__(self, kind: str, root: Path):
+    def __init__(self, kind: str, root: Path, timeout_s: float = DEFAULT_TIMEOUT_S):
         if kind not in TARGETS:
             raise ValueError(f"unknown target {kind!r}; expected one of {TARGETS}")
-        self.kind, self.root = kind, Path(root).resolve()
+        self.kind, self.root, self.timeout_s = kind, Path(root).resolve(), timeout_s
         if kind == "solutions":
             self.base = starters.SOLUTIONS
         elif kind == "starters":
@@ -53,7 +54,7 @@ class Target:
             self.base = self.root
         else:
             self.base = self.root
-        self._cache: dict[Path, types.ModuleType | types.SimpleNamespace] = {}
+        self._processes: list[StudentProcess] = []
 
     def path(self, chapter: str, name: str) -> Path:
         """The file ``name`` of ``chapter`` in this target. Raises TargetError when it does not exist."""
@@ -62,36 +63,29 @@ class Target:
             raise TargetError(f"{path} does not exist")
         return path
 
-    def module(self, chapter: str, name: str) -> types.ModuleType:
-        """Import the script ``chapter/name`` (e.g. ``"03_lambda_code", "lambda_function.py"``), once per target."""
+    def _load(self, op: str, chapter: str, name: str) -> RemoteCode:
         path = self.path(chapter, name)
-        if path not in self._cache:
-            module_name = f"graded_{self.kind}_{chapter}_{path.stem}"
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module  # dataclasses and pickling look a class's module up there
-            sys.path.insert(0, str(path.parent))
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[module_name]
-                raise
-            finally:
-                sys.path.remove(str(path.parent))
-            self._cache[path] = module
-        return self._cache[path]
+        process = StudentProcess(self.timeout_s)
+        self._processes.append(process)
+        return RemoteCode(process, op, path, f"graded_{self.kind}_{chapter}_{Path(name).stem}")
 
-    def notebook(self, chapter: str, name: str) -> types.SimpleNamespace:
-        """Run the code cells tagged ``exercise`` of notebook ``chapter/name``; return their namespace."""
-        path = self.path(chapter, name)
-        if path not in self._cache:
-            nb = nbformat.read(path, as_version=4)
-            cells = [cell for cell in nb.cells
-                     if cell.cell_type == "code" and EXERCISE_TAG in cell.metadata.get("tags", [])]
-            if not cells:
-                raise TargetError(f"{path} has no code cell tagged {EXERCISE_TAG!r}")
-            namespace: dict = {"__name__": f"graded_{self.kind}_{chapter}_notebook"}
-            for index, cell in enumerate(cells):
-                exec(compile(cell.source, f"{path.name} (exercise cell {index + 1})", "exec"), namespace)
-            self._cache[path] = types.SimpleNamespace(**namespace)
-        return self._cache[path]
+    def module(self, chapter: str, name: str) -> RemoteCode:
+        """The script ``chapter/name`` (e.g. ``"03_lambda_code", "lambda_function.py"``), imported in a process of
+        its own. Raises what importing it raised (NotImplementedError for a stub at module level)."""
+        return self._load("load_module", chapter, name)
+
+    def notebook(self, chapter: str, name: str) -> RemoteCode:
+        """The code cells tagged ``exercise`` of notebook ``chapter/name``, run in a process of their own.
+
+        Raises:
+            TargetError: the notebook has no exercise cells.
+        """
+        nb = nbformat.read(self.path(chapter, name), as_version=4)
+        if not any(cell.cell_type == "code" and EXERCISE_TAG in cell.metadata.get("tags", []) for cell in nb.cells):
+            raise TargetError(f"{self.path(chapter, name)} has no code cell tagged {EXERCISE_TAG!r}")
+        return self._load("load_notebook", chapter, name)
+
+    def close(self) -> None:
+        """Stop every process this target started for the student's code."""
+        while self._processes:
+            self._processes.pop().close()

@@ -37,10 +37,13 @@ def close(got, expected, rel=1e-6, abs_=1e-9) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def keras_model():
-    """The trained Keras model (``models/clothing-model.keras``), loaded once per process."""
+    """The trained Keras model (``models/clothing-model.keras``), loaded once per process. A check that passes it to
+    the student's code in the grading sandbox sends its path (``_tutorial_source``), loaded there."""
     import keras
 
-    return keras.models.load_model(KERAS_MODEL, compile=False)
+    model = keras.models.load_model(KERAS_MODEL, compile=False)
+    model._tutorial_source = str(KERAS_MODEL)
+    return model
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,192 @@
+"""The student's side of the grading sandbox: a process that holds one student's chapter code and runs the calls the
+checks make into it. Started by ``grading.sandbox.StudentProcess``; never imported by the grader itself.
+
+    python -m grading.student_runner     # reads requests on stdin, answers on the stdout it had when it started
+
+The protocol is one JSON object per line (``grading.sandbox`` documents the messages and the encoding of values).
+Whatever the student's code prints goes to stderr (the log the grader keeps), not into the answers: the answers go to
+a copy of the original stdout taken before any student code runs. Nothing here decides a verdict: the checks run in
+the grader's process and only see the values and exceptions this process sends back.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+EXERCISE_TAG = "exercise"
+MAX_TEXT = 2000  # characters of an exception message or a repr sent back
+
+
+def _client(spec: dict):
+    """A boto3 client for the fake AWS account the grader runs (moto's server at ``spec["endpoint"]``)."""
+    import boto3
+
+    return boto3.client(spec["$client"], region_name=spec["region"], endpoint_url=spec["endpoint"],
+                        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing")
+
+
+_KERAS_MODELS: dict[str, object] = {}
+
+
+def _keras_model(path: str):
+    """The Keras model at ``path``, loaded once in this process."""
+    if path not in _KERAS_MODELS:
+        import keras
+
+        _KERAS_MODELS[path] = keras.models.load_model(path, compile=False)
+    return _KERAS_MODELS[path]
+
+
+def decode(value):
+    """A value the grader sent (JSON with tagged objects) as the Python object it stands for."""
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$nd" in value:
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(value["$nd"]), dtype=value["dtype"]).reshape(value["shape"]).copy()
+    if "$npscalar" in value:
+        import numpy as np
+
+        return np.dtype(value["dtype"]).type(value["$npscalar"])
+    if "$path" in value:
+        return Path(value["$path"])
+    if "$bytes" in value:
+        return base64.b64decode(value["$bytes"])
+    if "$tuple" in value:
+        return tuple(decode(v) for v in value["$tuple"])
+    if "$dict" in value:
+        return {decode(k): decode(v) for k, v in value["$dict"]}
+    if "$client" in value:
+        return _client(value)
+    if "$keras_model" in value:
+        return _keras_model(value["$keras_model"])
+    return {k: decode(v) for k, v in value.items()}
+
+
+def encode(value, depth: int = 0):
+    """``value`` as JSON the grader can decode without running anything: numbers, text, containers, numpy arrays
+    and scalars, paths and bytes keep their type; anything else is sent as its type name and a short repr."""
+    import numbers
+
+    if depth > 50:
+        return {"$opaque": "nested too deep", "$type": type(value).__name__}
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if type(value) in (int, float):
+        return value
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        items = [encode(v, depth + 1) for v in value]
+        return items if type(value) is list else {"$tuple": items}
+    if type(value) is dict:
+        if all(type(k) is str and not k.startswith("$") for k in value):
+            return {k: encode(v, depth + 1) for k, v in value.items()}
+        return {"$dict": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
+    if isinstance(value, Path):
+        return {"$path": str(value)}
+    if type(value) is bytes:
+        return {"$bytes": base64.b64encode(value).decode()}
+    module = type(value).__module__
+    if module == "numpy":
+        import numpy as np
+
+        if isinstance(value, np.ndarray) and value.dtype != object:
+            array = np.ascontiguousarray(value)
+            return {"$nd": base64.b64encode(array.tobytes()).decode(), "dtype": array.dtype.str,
+                    "shape": list(array.shape)}
+        if isinstance(value, np.generic) and isinstance(value, numbers.Number):
+            return {"$npscalar": value.item(), "dtype": value.dtype.str}
+    return {"$opaque": repr(value)[:MAX_TEXT], "$type": f"{module}.{type(value).__qualname__}"}
+
+
+def _exception(error: BaseException) -> dict:
+    """What the grader needs of an exception the student's code raised: its type, its bases' names, its message,
+    the ``status`` and ``code`` attributes the handler's ``RequestError`` carries, and the end of its traceback."""
+    kind = type(error)
+    attributes = {name: encode(getattr(error, name)) for name in ("status", "code")
+                  if isinstance(getattr(error, name, None), (int, str))}
+    tail = "".join(traceback.format_exception(error)[-3:])
+    return {"type": kind.__name__, "builtin": getattr(builtins, kind.__name__, None) is kind,
+            "bases": [base.__name__ for base in kind.__mro__[1:]], "message": str(error)[:MAX_TEXT],
+            "attributes": attributes, "traceback": tail[-MAX_TEXT:]}
+
+
+def _describe(namespace: dict) -> dict:
+    """The names a check may use: the functions (and classes, callable) and the exception classes."""
+    exceptions = sorted(name for name, value in namespace.items()
+                        if isinstance(value, type) and issubclass(value, BaseException))
+    functions = sorted(name for name, value in namespace.items()
+                       if callable(value) and name not in exceptions and not name.startswith("__"))
+    return {"functions": functions, "exceptions": exceptions}
+
+
+def load_module(path: str, name: str) -> dict:
+    """Import the script ``path`` under the module name ``name``, its folder first on ``sys.path`` (so its own
+    imports, like ``safe_download``, come from beside it). Returns its namespace."""
+    folder = str(Path(path).parent)
+    sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return vars(module)
+
+
+def load_notebook(path: str, name: str) -> dict:
+    """Run the code cells tagged ``exercise`` of the notebook at ``path`` in a fresh namespace; return it."""
+    cells = [cell for cell in json.loads(Path(path).read_text())["cells"]
+             if cell["cell_type"] == "code" and EXERCISE_TAG in cell.get("metadata", {}).get("tags", [])]
+    namespace: dict = {"__name__": name}
+    for index, cell in enumerate(cells):
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        exec(compile(source, f"{Path(path).name} (exercise cell {index + 1})", "exec"), namespace)
+    return namespace
+
+
+def main() -> None:
+    channel = os.fdopen(os.dup(1), "w", buffering=1)  # the answers: a copy of stdout from before any student code
+    os.dup2(2, 1)  # from here on, what anything prints goes to stderr, the grader's log of this process
+    sys.stdout = sys.stderr
+    namespace: dict = {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            op = request["op"]
+            if op == "load_module":
+                namespace = load_module(request["path"], request["name"])
+                result = _describe(namespace)
+            elif op == "load_notebook":
+                namespace = load_notebook(request["path"], request["name"])
+                result = _describe(namespace)
+            elif op == "call":
+                function = namespace[request["name"]]
+                result = encode(function(*decode(request["args"]), **decode(request["kwargs"])))
+            elif op == "environ":
+                result = {key: os.environ.get(key) for key in request["env"]}  # to restore them after
+                for key, value in request["env"].items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+            else:
+                raise ValueError(f"unknown op {op!r}")
+            answer = {"id": request["id"], "ok": result}
+        except BaseException as error:  # everything the student's code raises goes back to the checks
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            answer = {"id": request["id"], "raised": _exception(error)}
+        channel.write(json.dumps(answer) + "\n")
+        channel.flush()
+
+
+if __name__ == "__main__":
+    main()
