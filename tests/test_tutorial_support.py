@@ -70,9 +70,9 @@ def test_percentile_interpolates_between_closest_ranks():
     assert timing.spread([3, 1, 2]) == {"median": 2, "min": 1, "max": 3}
 
 
-# What may set sys.path or load a module from a file: the grader loading a student's chapter files, and the
+# What may set sys.path or load a module from a file: the grading sandbox loading a student's chapter files, and the
 # task-root runner building Lambda's own sys.path (in this process, or in the Python 3.13 process it starts).
-ALLOWED = {"grading/targets.py", "tutorial_support/lambda_runtime.py", "tests/test_tutorial_support.py"}
+ALLOWED = {"grading/student_runner.py", "tutorial_support/lambda_runtime.py", "tests/test_tutorial_support.py"}
 PATH_EDIT = re.compile(r"sys\.path(\.insert|\.append|\[|\s*\+=|\s*=)|spec_from_file_location|run_path|SourceFileLoader")
 
 

@@ -226,9 +226,10 @@ class _EmulatorHandler(http.server.BaseHTTPRequestHandler):
 
 
 def find_python(version: str = "3.13") -> str | None:
-    """A working ``python<version>`` executable (on PATH, or installed by pyenv), or None."""
+    """A working ``python<version>`` executable (on PATH, or installed by pyenv or uv), or None."""
     candidates = [shutil.which(f"python{version}"),
-                  *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}")))]
+                  *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}"))),
+                  *sorted(glob.glob(os.path.expanduser(f"~/.local/share/uv/python/cpython-{version}*/bin/python{version}")))]
     for candidate in filter(None, candidates):
         try:
             result = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
