@@ -171,7 +171,7 @@ class StudentProcess:
             stdout=subprocess.PIPE, stderr=self.log, start_new_session=True, close_fds=True)
         self.answers: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        self.next_id = 0
+        self.next_id, self.closed = 0, False
 
     def _read(self) -> None:
         for line in self.process.stdout:
@@ -190,6 +190,8 @@ class StudentProcess:
             ExerciseTimeout: no answer within ``timeout_s``.
             SandboxError: the process ended, or answered out of protocol.
         """
+        if self.closed:
+            raise SandboxError("the student's process was stopped earlier in this exercise (it hung or crashed)")
         self.next_id += 1
         message = json.dumps({"id": self.next_id, "op": op, **fields}) + "\n"
         try:
@@ -217,11 +219,16 @@ class StudentProcess:
 
     def _ended(self) -> SandboxError:
         code = self.process.wait()
-        return SandboxError(f"the student's code ended its process (exit status {code}) instead of answering:\n"
-                            f"{self.output()}")
+        error = SandboxError(f"the student's code ended its process (exit status {code}) instead of answering:\n"
+                             f"{self.output()}")
+        self.close()
+        return error
 
     def close(self) -> None:
         """Stop the process and everything it started (its process group); delete its scratch folder."""
+        if self.closed:
+            return
+        self.closed = True
         if self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -248,29 +255,55 @@ class RemoteCode:
         if "ok" not in loaded:
             raise self._raise(loaded)
         self._functions = set(loaded["ok"]["functions"])
-        self._exception_names = set(loaded["ok"]["exceptions"])
-        self._mirrors: dict[str, type] = {}
+        self._exception_bases = dict(loaded["ok"]["exceptions"])  # {name: names of its bases}
+        self._exception_names = set(self._exception_bases)
+        self._mirrors: dict[tuple, type] = {}
+
+    @staticmethod
+    def _builtin_base(bases: list[str]) -> type | None:
+        """The most specific built-in exception class among ``bases`` (names), other than Exception itself."""
+        for name in bases:
+            candidate = getattr(builtins, name, None)
+            if isinstance(candidate, type) and issubclass(candidate, Exception) and candidate is not Exception:
+                try:
+                    candidate("probe")
+                except TypeError:  # UnicodeDecodeError and the like need more than a message
+                    continue
+                return candidate
+        return None
 
     def _mirror(self, name: str, bases: list[str] = ()) -> type:
-        """The local class that stands for the student's exception class ``name``."""
-        if name not in self._mirrors:
+        """The local class that stands for the student's exception class ``name``: a ``RemoteException``, a subclass
+        of the mirror of its own exception parent, and of its most specific built-in base (``except ValueError``
+        catches it as it would the original)."""
+        if name in self._exception_names:
+            bases = self._exception_bases[name]
+        key = (name, tuple(bases))
+        if key not in self._mirrors:
             parents = [self._mirror(b) for b in bases if b in self._exception_names and b != name][:1]
-            self._mirrors[name] = type(name, (*parents, RemoteException) if parents else (RemoteException,), {})
-        return self._mirrors[name]
+            builtin = self._builtin_base(list(bases))
+            classes = (*parents, RemoteException) if parents else (RemoteException,)
+            if builtin is not None and not any(issubclass(p, builtin) for p in classes):
+                classes = (*classes, builtin)
+            self._mirrors[key] = type(name, classes, {})
+        return self._mirrors[key]
 
     def _raise(self, raised: dict) -> BaseException:
         """The exception to raise here for one the student's code raised."""
         kind, message = raised.get("type", "Exception"), raised.get("message", "")
+        bases = list(raised.get("bases", []))
         builtin = getattr(builtins, kind, None) if raised.get("builtin") else None
-        if isinstance(builtin, type) and issubclass(builtin, Exception):
-            error = builtin(message)
-            error.student_traceback = raised.get("traceback", "")
-            return error
-        if isinstance(builtin, type):  # SystemExit and the like: never raised in the grader
+        if isinstance(builtin, type) and not issubclass(builtin, Exception):  # SystemExit and the like
             return SandboxError(f"the student's code raised {kind} ({message}) instead of answering")
-        bases = [b for b in raised.get("bases", []) if b in self._exception_names]
-        mirror = self._mirror(kind, bases) if kind in self._exception_names or bases else type(
-            kind, (RemoteException,), {})
+        if isinstance(builtin, type):
+            try:
+                error = builtin(message)
+            except TypeError:  # needs more than a message: a mirror with its built-in bases instead
+                error = None
+            if error is not None:
+                error.student_traceback = raised.get("traceback", "")
+                return error
+        mirror = self._mirror(kind, bases)
         return mirror(message, decode(raised.get("attributes", {})), raised.get("traceback", ""))
 
     def __getattr__(self, name: str):

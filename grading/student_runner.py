@@ -121,9 +121,10 @@ def _exception(error: BaseException) -> dict:
 
 
 def _describe(namespace: dict) -> dict:
-    """The names a check may use: the functions (and classes, callable) and the exception classes."""
-    exceptions = sorted(name for name, value in namespace.items()
-                        if isinstance(value, type) and issubclass(value, BaseException))
+    """The names a check may use: the functions (and classes, callable), and the exception classes with the names of
+    their bases."""
+    exceptions = {name: [base.__name__ for base in value.__mro__[1:]] for name, value in sorted(namespace.items())
+                  if isinstance(value, type) and issubclass(value, BaseException)}
     functions = sorted(name for name, value in namespace.items()
                        if callable(value) and name not in exceptions and not name.startswith("__"))
     return {"functions": functions, "exceptions": exceptions}

@@ -151,6 +151,8 @@ def _submission(tmp_path, replacements: dict[str, str]):
         assert old in text
         text = text.replace(old, new)
     (tmp_path / "03_lambda_code" / "lambda_function.py").write_text(text)
+    (tmp_path / "03_lambda_code" / "safe_download.py").write_text(
+        (SOLUTIONS / "03_lambda_code" / "safe_download.py").read_text())  # what the handler imports, as starters copy
     return tmp_path
 
 
