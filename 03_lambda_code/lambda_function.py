@@ -60,8 +60,8 @@ if not request_log.handlers:
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Probabilities from logits: exp(z - max z) / sum(exp(z - max z)), in float64. Shape (n_classes,)."""
-    # TODO: exponentiate the logits (minus their maximum, so exp cannot overflow) and divide by the sum.
-    raise NotImplementedError('exponentiate the logits (minus their maximum, so exp cannot overflow) and divide by the sum.')
+    # TODO: return the softmax of the 1-D array of logits: probabilities of the same shape, positive, summing to 1, computed in float64, and finite even for logits in the thousands (positive or negative).
+    raise NotImplementedError('return the softmax of the 1-D array of logits: probabilities of the same shape, positive, summing to 1, computed in float64, and finite even for logits in the thousands (positive or negative).')
 
 
 def predict(url: str) -> dict:
@@ -74,8 +74,8 @@ def predict(url: str) -> dict:
     Raises:
         RequestError: see ``validate_url`` and ``download_image``.
     """
-    # TODO: download_image(url), preprocessor.convert_to_tensor, set_tensor/invoke/get_tensor on the interpreter, softmax, then a dict of plain Python floats (json cannot serialise numpy.float32).
-    raise NotImplementedError('download_image(url), preprocessor.convert_to_tensor, set_tensor/invoke/get_tensor on the interpreter, softmax, then a dict of plain Python floats (json cannot serialise numpy.float32).')
+    # TODO: classify the image at url, downloaded with download_image(url) (safe_download: never urlopen or requests); return {"top_class": str, "probability": float, "probabilities": {class: float}}, plain Python floats, the classes in the order of CLASSES. Let download_image's RequestError through.
+    raise NotImplementedError('classify the image at url, downloaded with download_image(url) (safe_download: never urlopen or requests); return {"top_class": str, "probability": float, "probabilities": {class: float}}, plain Python floats, the classes in the order of CLASSES. Let download_image\'s RequestError through.')
 
 
 def is_proxy_event(event) -> bool:
@@ -89,8 +89,8 @@ def parse_proxy_body(event: dict) -> dict:
     Raises:
         RequestError: 400 ``invalid_json`` when the body is absent, not valid base64 or JSON, or not an object.
     """
-    # TODO: read event["body"], base64-decode it when event["isBase64Encoded"] is true, json.loads it; raise RequestError(400, "invalid_json", ...) when it is missing, undecodable or not a JSON object.
-    raise NotImplementedError('read event["body"], base64-decode it when event["isBase64Encoded"] is true, json.loads it; raise RequestError(400, "invalid_json", ...) when it is missing, undecodable or not a JSON object.')
+    # TODO: return the JSON object in event["body"] (base64-encoded when event["isBase64Encoded"] is true); raise RequestError(400, "invalid_json", message) when the body is missing or empty, not valid base64, not UTF-8, not valid JSON, or JSON that is not an object. No other exception may escape.
+    raise NotImplementedError('return the JSON object in event["body"] (base64-encoded when event["isBase64Encoded"] is true); raise RequestError(400, "invalid_json", message) when the body is missing or empty, not valid base64, not UTF-8, not valid JSON, or JSON that is not an object. No other exception may escape.')
 
 
 def log_request(event, context, status: int, result: dict, download: dict, seconds: float) -> dict:
@@ -154,5 +154,5 @@ def lambda_handler(event, context):
     log_request(event, context, status, result, download, time.perf_counter() - started)
     if not proxy:
         return result
-    # TODO: API Gateway needs {"statusCode": int, "headers": {...}, "body": str}, the body being the JSON of result.
-    raise NotImplementedError('API Gateway needs {"statusCode": int, "headers": {...}, "body": str}, the body being the JSON of result.')
+    # TODO: return the API Gateway proxy response: statusCode the status (an int), a Content-Type header of application/json, and body the JSON text of result.
+    raise NotImplementedError('return the API Gateway proxy response: statusCode the status (an int), a Content-Type header of application/json, and body the JSON text of result.')

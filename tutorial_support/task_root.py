@@ -2,26 +2,37 @@
 
     python -m tutorial_support.task_root OUT [--dockerfile F] [--arch x86_64|arm64]
 
-What a ``docker build`` of the Dockerfile would put in ``/var/task`` (``${LAMBDA_TASK_ROOT}``) is put in ``OUT``:
-``COPY`` copies from the build context (the repository root), honouring the root ``.dockerignore``; a
-``RUN pip install`` installs the same wheels pip would pick inside the image (``lambda_wheels.install``); other
-``RUN`` commands are listed as not reproduced. The tests run the handler from such a folder under Python 3.13
+What a ``docker build`` of the Dockerfile would put in the image is put under ``OUT`` (which stands for the image's
+``/``; the task root, ``/var/task`` or ``${LAMBDA_TASK_ROOT}``, is ``OUT/var/task``). The instructions are followed in
+order, as Docker follows them: ``COPY`` copies from the build context (the repository root), honouring the root
+``.dockerignore``, with Docker's rules for the destination (a file copied to a folder that exists, or to a path that
+ends with ``/``, goes into it; otherwise the destination is the file's new name); a ``RUN pip install`` installs the
+same wheels pip would pick inside the image (``lambda_wheels.install``), into ``--target`` or, without it, into the
+runtime's site-packages; other ``RUN`` commands are listed as not reproduced. The base image's own folders
+(``/var/task``, ``/var/runtime``, the runtime's site-packages, ``/tmp``) exist from the start, and its variables
+(``LAMBDA_TASK_ROOT``, ``LAMBDA_RUNTIME_DIR``) and working directory (``WORKDIR /var/task``) are set, so relative
+paths in ``COPY`` and ``RUN`` are read from there. The tests run the handler from such a folder under Python 3.13
 through ``awslambdaric``, the runtime interface client of the base image (``tutorial_support/lambda_runtime.py``).
 
 Only what a Lambda Dockerfile of this tutorial needs is understood: one stage, ``FROM``, ``ARG``/``ENV``
-(``${VAR}`` and ``$VAR``), ``WORKDIR``, ``COPY``/``ADD`` of local files, ``RUN``, ``CMD``, ``ENTRYPOINT``.
+(``${VAR}`` and ``$VAR``), ``WORKDIR``, ``COPY``/``ADD`` of local files (wildcards too), ``RUN``, ``CMD``,
+``ENTRYPOINT``.
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import hashlib
 import io
 import json
+import os
+import posixpath
 import re
 import shlex
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -36,7 +47,21 @@ TASK_ROOT = "/var/task"
 BASE_ENV = {"LAMBDA_TASK_ROOT": TASK_ROOT, "LAMBDA_RUNTIME_DIR": "/var/runtime"}
 # Where pip installs without --target inside the base image (the runtime's site-packages).
 SITE_PACKAGES = f"/var/lang/lib/python{lambda_wheels.LAMBDA_PYTHON}/site-packages"
+# Where `pip install --user` would put packages when the build runs as root (not on Lambda's sys.path).
+USER_SITE = f"/root/.local/lib/python{lambda_wheels.LAMBDA_PYTHON}/site-packages"
+BASE_FOLDERS = (TASK_ROOT, BASE_ENV["LAMBDA_RUNTIME_DIR"], SITE_PACKAGES, "/tmp")  # folders the base image has
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+_GLOB = re.compile(r"[*?\[]")
+# pip install options that take a value (the value is not a package name); the paths among them are made absolute.
+_PIP_PATH_OPTIONS = {"-r": "--requirement", "--requirement": "--requirement", "-c": "--constraint",
+                     "--constraint": "--constraint", "-t": "--target", "--target": "--target", "--prefix": "--prefix",
+                     "--root": "--root", "-e": "--editable", "--editable": "--editable"}
+_PIP_VALUE_OPTIONS = {"--platform", "--python-version", "--implementation", "--abi", "--src", "--upgrade-strategy",
+                      "-C", "--config-settings", "--global-option", "--no-binary", "--only-binary", "--progress-bar",
+                      "--root-user-action", "--report", "-i", "--index-url", "--extra-index-url", "-f",
+                      "--find-links", "--log", "--log-file", "--local-log", "--proxy", "--retries", "--timeout",
+                      "--exists-action", "--trusted-host", "--cert", "--client-cert", "--cache-dir", "--python",
+                      "--keyring-provider", "--use-feature", "--use-deprecated", "--group"}
 
 
 class DockerfileError(ValueError):
@@ -61,10 +86,17 @@ class Image:
         base: the ``FROM`` image reference; ``None`` when there is no ``FROM``.
         instructions: every instruction, in order, variables expanded.
         copies: ``(sources, destination)`` of each ``COPY``/``ADD``, sources relative to the build context,
-            destination an absolute path in the image.
-        pip_installs: the argv (after ``install``) of each ``pip install`` in a ``RUN``.
+            destination an absolute path in the image (ending with ``/`` when it was written so).
+        pip_installs: the argv (after ``install``) of each ``pip install`` in a ``RUN``; the paths given to
+            ``--requirement``, ``--constraint``, ``--target``, ``--prefix``, ``--root`` are absolute (read from the
+            ``WORKDIR`` of their ``RUN``), each option and its value two words.
+        steps: ``(kind, index, line)`` in Dockerfile order, ``kind`` ``"copy"`` (``copies[index]``) or ``"pip"``
+            (``pip_installs[index]``).
         cmd: the ``CMD`` as a list (exec form) or a string (shell form); ``None`` when absent.
         entrypoint: the ``ENTRYPOINT`` likewise.
+        env: the variables the Dockerfile's ``ENV`` instructions set (they stay in the image, for the function),
+            ``{name: value}``; not the base image's own, not ``ARG`` (build time only).
+        workdir: the working directory at the end (``/var/task`` unless ``WORKDIR`` changes it).
         not_reproduced: the ``RUN`` commands ``assemble`` does not reproduce.
     """
 
@@ -72,9 +104,65 @@ class Image:
     instructions: list[Instruction] = field(default_factory=list)
     copies: list[tuple[list[str], str]] = field(default_factory=list)
     pip_installs: list[list[str]] = field(default_factory=list)
+    steps: list[tuple[str, int, int]] = field(default_factory=list)
     cmd: list[str] | str | None = None
     entrypoint: list[str] | str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = TASK_ROOT
     not_reproduced: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PipOptions:
+    """What one ``pip install`` asks for (``pip_options``).
+
+    Attributes:
+        requirements: the ``--requirement`` files, absolute paths in the image.
+        packages: the packages named on the command line (``numpy==2.2.1``, ``pillow``), editables included.
+        target: the ``--target`` folder (absolute), or None.
+        no_cache_dir: ``--no-cache-dir`` is given.
+        user: ``--user`` is given.
+        prefix: the ``--prefix`` or ``--root`` folder (absolute), or None.
+        platforms: the ``--platform`` tags (``manylinux2014_aarch64``): wheels for another machine than the build's.
+    """
+
+    requirements: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)
+    target: str | None = None
+    no_cache_dir: bool = False
+    user: bool = False
+    prefix: str | None = None
+    platforms: list[str] = field(default_factory=list)
+
+    @property
+    def architecture(self) -> str | None:
+        """The Lambda architecture the ``--platform`` tags pin the wheels to (``"x86_64"``, ``"arm64"``), or None."""
+        for platform in self.platforms:
+            for architecture, machine in lambda_wheels.MACHINES.items():
+                if platform.endswith(machine):
+                    return architecture
+        return None
+
+
+@dataclass
+class Build:
+    """What ``reproduce`` made of an ``Image``.
+
+    Attributes:
+        root: the folder standing for the image's ``/``.
+        problems: why ``docker build`` would fail, or copy less than the Dockerfile means, one sentence each
+            (``"line N: ..."``); empty when the build goes through.
+        sources: ``{absolute path in the image: path in the build context}`` of every file ``COPY`` put there.
+    """
+
+    root: Path
+    problems: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def task_root(self) -> Path:
+        """The folder standing for ``/var/task``."""
+        return in_root(self.root, TASK_ROOT)
 
 
 def _expand(text: str, env: dict[str, str]) -> str:
@@ -90,6 +178,73 @@ def _exec_or_shell(args: str) -> list[str] | str:
         except json.JSONDecodeError:
             pass
     return args.strip()
+
+
+def _absolute(path: str, workdir: str) -> str:
+    """``path`` (absolute, or relative to ``workdir``) as a normalised absolute path; a trailing ``/`` is kept."""
+    joined = posixpath.normpath(posixpath.join(workdir, path))
+    return joined + ("/" if path.endswith("/") and joined != "/" else "")
+
+
+def _pip_argv(words: list[str], workdir: str) -> list[str]:
+    """The words after ``pip install``, with ``--opt=value`` and ``-rFILE`` split into two words, short path options
+    spelt long, and their paths made absolute."""
+    out: list[str] = []
+    iterator = iter(words)
+    for word in iterator:
+        option, value = word, None
+        if word.startswith("--") and "=" in word:
+            option, value = word.split("=", 1)
+        elif len(word) > 2 and word[:2] in ("-r", "-c", "-t", "-e") and not word.startswith("--"):
+            option, value = word[:2], word[2:]
+        if option in _PIP_PATH_OPTIONS:
+            value = value if value is not None else next(iterator, "")
+            long = _PIP_PATH_OPTIONS[option]
+            out += [long, value if long == "--editable" else _absolute(value, workdir)]
+        elif option in _PIP_VALUE_OPTIONS:
+            out += [option, value if value is not None else next(iterator, "")]
+        else:
+            out.append(word)
+    return out
+
+
+def pip_options(argv: list[str]) -> PipOptions:
+    """Read the argv of a ``pip install`` as ``Image.pip_installs`` holds it (see there)."""
+    options, words = PipOptions(), iter(argv)
+    for word in words:
+        if word == "--requirement":
+            options.requirements.append(next(words, ""))
+        elif word == "--target":
+            options.target = next(words, None)
+        elif word in ("--prefix", "--root"):
+            options.prefix = next(words, None)
+        elif word == "--editable":
+            options.packages.append(next(words, ""))
+        elif word == "--platform":
+            options.platforms.append(next(words, ""))
+        elif word == "--constraint" or word in _PIP_VALUE_OPTIONS:
+            next(words, None)
+        elif word == "--no-cache-dir":
+            options.no_cache_dir = True
+        elif word == "--user":
+            options.user = True
+        elif not word.startswith("-"):
+            options.packages.append(word)
+    return options
+
+
+def _pip_words(command: str) -> list[str] | None:
+    """The words after ``install`` when ``command`` is a ``pip install`` (``pip``, ``pip3``, ``pip3.13``,
+    ``python -m pip``, ``/var/lang/bin/python3.13 -m pip``); None otherwise."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if words and re.fullmatch(r"python(3(\.\d+)?)?", PurePosixPath(words[0]).name) and words[1:3] == ["-m", "pip"]:
+        words = ["pip", *words[3:]]
+    if words and re.fullmatch(r"pip(3(\.\d+)?)?", PurePosixPath(words[0]).name) and words[1:2] == ["install"]:
+        return words[2:]
+    return None
 
 
 def parse(dockerfile: Path | str) -> Image:
@@ -110,14 +265,20 @@ def parse(dockerfile: Path | str) -> Image:
         if keyword == "FROM":
             if image.base is not None:
                 raise DockerfileError(f"line {line}: a second FROM (multi-stage builds are not reproduced here)")
-            image.base = args.split()[0]
+            words = [w for w in args.split() if not w.startswith("--")]  # FROM --platform=... image [AS name]
+            image.base = words[0] if words else ""
         elif keyword in ("ENV", "ARG"):
-            for word in shlex.split(args):
+            words = shlex.split(args)
+            if keyword == "ENV" and words and "=" not in words[0]:  # the old form: ENV NAME value with spaces
+                words = [f"{words[0]}={' '.join(words[1:])}"]
+            for word in words:
                 name, _, value = word.partition("=")
                 if value or keyword == "ENV":
                     env[name] = value
+                if keyword == "ENV":
+                    image.env[name] = value
         elif keyword == "WORKDIR":
-            workdir = str(PurePosixPath(workdir) / args.strip())
+            workdir = _absolute(args.strip(), workdir).rstrip("/") or "/"
         elif keyword in ("COPY", "ADD"):
             words = _exec_or_shell(args)
             words = words if isinstance(words, list) else shlex.split(words)
@@ -130,24 +291,24 @@ def parse(dockerfile: Path | str) -> Image:
             if keyword == "ADD" and any(re.match(r"\w+://", p) for p in paths[:-1]):
                 raise DockerfileError(f"line {line}: ADD of a URL; COPY files from the build context instead")
             destination = paths[-1]
-            absolute = str(PurePosixPath(workdir) / destination) + ("/" if destination.endswith("/") else "")
-            image.copies.append(([p.removeprefix("./") for p in paths[:-1]], absolute))
+            absolute = _absolute(destination, workdir)
+            if destination in (".", "./") or destination.endswith(("/.", "/")):
+                absolute = absolute.rstrip("/") + "/"
+            image.steps.append(("copy", len(image.copies), line))
+            image.copies.append(([posixpath.normpath(p) for p in paths[:-1]], absolute))
         elif keyword == "RUN":
             for command in re.split(r"\s*(?:&&|;|\|\|)\s*", args):
-                words = shlex.split(command)
-                if words[:3] == ["python", "-m", "pip"] or words[:3] == ["python3", "-m", "pip"]:
-                    words = ["pip", *words[3:]]
-                if words[:1] in (["pip"], ["pip3"]) and "install" in words[1:2]:
-                    # Paths given to -r/-t are relative to WORKDIR: make them absolute now.
-                    image.pip_installs.append([
-                        str(PurePosixPath(workdir) / word) if before in ("-r", "--requirement", "-t", "--target")
-                        else word for before, word in zip(["install", *words[2:]], words[2:])])
-                elif words:
+                words = _pip_words(command)
+                if words is not None:
+                    image.steps.append(("pip", len(image.pip_installs), line))
+                    image.pip_installs.append(_pip_argv(words, workdir))
+                elif command.strip():
                     image.not_reproduced.append(command)
         elif keyword == "CMD":
             image.cmd = _exec_or_shell(args)
         elif keyword == "ENTRYPOINT":
             image.entrypoint = _exec_or_shell(args)
+    image.workdir = workdir
     return image
 
 
@@ -173,12 +334,144 @@ def context_rules(context: Path) -> list[str]:
     return ignore.read_text().splitlines() if ignore.is_file() else []
 
 
-def _in_root(root: Path, image_path: str) -> Path:
-    return root / PurePosixPath(image_path).relative_to("/")
+def in_root(root: Path, image_path: str) -> Path:
+    """The path under ``root`` (standing for the image's ``/``) of the absolute image path ``image_path``."""
+    return root / PurePosixPath(posixpath.normpath(image_path)).relative_to("/")
+
+
+_in_root = in_root  # the name it had before
+
+
+def _context_files(context: Path, source: str, rules: list[str]) -> tuple[list[tuple[str, list[str]]], str | None]:
+    """What the ``COPY`` source ``source`` names in the build context: ``[(the path it names, [the files under it
+    that .dockerignore admits, relative to the context])]`` (a file names itself), or a problem. A wildcard
+    matches only what is in the context (what .dockerignore admits)."""
+    source = source.lstrip("/")  # sources are read from the context's root, written absolute or not
+    if source in ("", ".") or source.startswith(".."):
+        return [], f"COPY {source or '/'}: copy the files the image needs by name, not the whole build context"
+    wildcard = bool(_GLOB.search(source))
+    names = sorted(p.relative_to(context).as_posix() for p in context.glob(source)) if wildcard else (
+        [source] if (context / source).exists() else [])
+    found, left_out = [], []
+    for name in names:
+        path = context / name
+        files = sorted(p.relative_to(context).as_posix() for p in path.rglob("*") if p.is_file()) \
+            if path.is_dir() else [name]
+        files = [f for f in files if dockerignore_admits(f, rules)]
+        if files:
+            found.append((name, files))
+        else:
+            left_out.append(name)
+    if left_out and not wildcard:
+        what = "everything in it" if (context / source).is_dir() else "it"
+        return [], f"COPY {source}: .dockerignore leaves {what} out of the build context"
+    if not found:
+        return [], f"COPY {source}: no such file in the build context {context}"
+    return found, None
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Copy the folder ``source`` into ``target`` (merged), hard-linking the files where the file system allows."""
+    def link(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+    shutil.copytree(source, target, dirs_exist_ok=True, copy_function=link, symlinks=True)
+
+
+def _install(requirements: Path | None, packages: list[str], target: Path, architecture: str,
+             cache: Path | None) -> None:
+    """``lambda_wheels.install`` into ``target``; with ``cache``, each distinct install is made once there and
+    linked in after."""
+    if cache is None:
+        lambda_wheels.install(requirements, target, architecture, extra=tuple(packages))
+        return
+    key = hashlib.sha256(json.dumps([requirements.read_text() if requirements else None, packages, architecture,
+                                     lambda_wheels.LAMBDA_PYTHON]).encode()).hexdigest()[:20]
+    done = cache / key
+    if not done.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            lambda_wheels.install(requirements, Path(tmp) / "packages", architecture, extra=tuple(packages))
+            (Path(tmp) / "packages").rename(done)
+    _link_tree(done, target)
+
+
+def reproduce(image: Image, context: Path, root: Path, architecture: str = "x86_64", install: bool = True,
+              cache: Path | None = None) -> Build:
+    """Follow the ``COPY`` and ``pip install`` steps of ``image`` in order, into ``root`` (the image's ``/``), and
+    say what ``docker build`` would stop on instead of stopping at the first.
+
+    Args:
+        image: the parsed Dockerfile (``parse``).
+        context: the build context (files are copied from here, if ``.dockerignore`` admits them).
+        root: an empty folder that stands for the image's ``/``.
+        architecture: ``"x86_64"`` or ``"arm64"``: the wheels installed are those for Lambda on it (unless a ``pip
+            install --platform`` asks for another machine's).
+        install: False to skip the ``pip install`` steps (only the files copied).
+        cache: a folder where each distinct ``pip install`` is kept and reused (linked in), or None.
+
+    Returns:
+        a ``Build``: its ``problems`` name each ``COPY`` source that does not exist or that ``.dockerignore``
+        leaves out of the context, several sources copied to a destination that is not a folder, and each ``pip
+        install --requirement`` of a file that is not in the image at that step.
+
+    Raises:
+        RuntimeError: pip failed (see ``lambda_wheels``).
+    """
+    context, build, rules = Path(context), Build(Path(root)), context_rules(Path(context))
+    for folder in BASE_FOLDERS:
+        in_root(build.root, folder).mkdir(parents=True, exist_ok=True)
+    for kind, index, line in image.steps:
+        if kind == "copy":
+            sources, destination = image.copies[index]
+            target = in_root(build.root, destination)
+            named = []
+            for source in sources:
+                found, problem = _context_files(context, source, rules)
+                if problem:
+                    build.problems.append(f"line {line}: {problem}")
+                named += found
+            into_folder = destination.endswith("/") or target.is_dir()
+            if len(named) > 1 and not into_folder:
+                build.problems.append(f"line {line}: COPY of several files to {destination}: a destination that "
+                                      "is not a folder takes one file; end it with / to copy them into a folder")
+                continue
+            for name, files in named:
+                for file in files:
+                    if (context / name).is_dir():  # a folder's contents go into the destination
+                        image_path = posixpath.join(destination, PurePosixPath(file).relative_to(name).as_posix())
+                    else:
+                        image_path = posixpath.join(destination, PurePosixPath(file).name) if into_folder \
+                            else destination
+                    dest = in_root(build.root, image_path)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(context / file, dest)
+                    build.sources[posixpath.normpath(image_path)] = file
+        else:
+            argv = image.pip_installs[index]
+            options = pip_options(argv)
+            missing = [r for r in options.requirements if not in_root(build.root, r).is_file()]
+            for requirements in missing:
+                build.problems.append(
+                    f"line {line}: pip install --requirement {requirements}: the image has no such file at this "
+                    "step (COPY it there before this RUN; a relative path is read from the WORKDIR, /var/task "
+                    "in the Lambda base image)")
+            if not install or missing:
+                continue
+            site = options.target or options.prefix or (USER_SITE if options.user else SITE_PACKAGES)
+            target = in_root(build.root, site)
+            machine = options.architecture or architecture  # pip --platform pins the wheels, whatever the image's
+            for requirements in options.requirements:
+                _install(in_root(build.root, requirements), [], target, machine, cache)
+            if options.packages:
+                _install(None, options.packages, target, machine, cache)
+    return build
 
 
 def assemble(dockerfile: Path | str, context: Path, root: Path, architecture: str = "x86_64",
-             install: bool = True) -> tuple[Image, Path]:
+             install: bool = True, cache: Path | None = None) -> tuple[Image, Path]:
     """Reproduce the Dockerfile's ``COPY`` and ``pip install`` steps into ``root`` (the image's ``/``).
 
     Args:
@@ -187,49 +480,20 @@ def assemble(dockerfile: Path | str, context: Path, root: Path, architecture: st
         root: an empty folder that stands for the image's ``/``.
         architecture: ``"x86_64"`` or ``"arm64"``: the wheels installed are those for Lambda on it.
         install: False to skip the ``pip install`` steps (only the files copied).
+        cache: see ``reproduce``.
 
     Returns:
         (the parsed ``Image``, the task root: ``root/var/task``).
 
     Raises:
-        DockerfileError: a ``COPY`` source that does not exist or that ``.dockerignore`` leaves out of the context,
-            or a ``pip install`` that is not from a requirements file copied into the image.
+        DockerfileError: ``docker build`` would fail (``reproduce``'s problems, all of them, one a line).
         RuntimeError: pip failed (see ``lambda_wheels``).
     """
-    image, rules = parse(dockerfile), context_rules(context)
-    for sources, destination in image.copies:
-        target = _in_root(root, destination)
-        into_folder = destination.endswith("/") or len(sources) > 1 or target.is_dir()
-        for source in sources:
-            path = context / source
-            if not path.exists():
-                raise DockerfileError(f"COPY {source}: no such file in the build context {context}")
-            if not dockerignore_admits(source, rules):
-                raise DockerfileError(f"COPY {source}: .dockerignore leaves it out of the build context")
-            dest = target / path.name if into_folder else target
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if path.is_dir():
-                shutil.copytree(path, target, dirs_exist_ok=True)
-            else:
-                shutil.copy2(path, dest)
-    (root / TASK_ROOT.lstrip("/")).mkdir(parents=True, exist_ok=True)
-    if install:
-        for argv in image.pip_installs:
-            requirement_files = [argv[i + 1] for i, w in enumerate(argv[:-1]) if w in ("-r", "--requirement")]
-            requirement_files += [w.split("=", 1)[1] for w in argv if w.startswith("--requirement=")]
-            targets = [argv[i + 1] for i, w in enumerate(argv[:-1]) if w in ("-t", "--target")]
-            targets += [w.split("=", 1)[1] for w in argv if w.startswith("--target=")]
-            if not requirement_files:
-                raise DockerfileError(f"pip install {' '.join(argv)}: install from the pinned requirements file "
-                                      "(--requirement), so the image gets exactly the tested versions")
-            target = _in_root(root, targets[-1] if targets else SITE_PACKAGES)
-            for requirements in requirement_files:
-                copied = _in_root(root, str(PurePosixPath(TASK_ROOT) / requirements))  # relative: from WORKDIR
-                if not copied.is_file():
-                    raise DockerfileError(f"pip install --requirement {requirements}: the file is not in the image "
-                                          "(COPY it first)")
-                lambda_wheels.install(copied, target, architecture)
-    return image, _in_root(root, TASK_ROOT)
+    image = parse(dockerfile)
+    build = reproduce(image, Path(context), Path(root), architecture, install, cache)
+    if build.problems:
+        raise DockerfileError("\n".join(build.problems))
+    return image, build.task_root
 
 
 def main(argv=None) -> int:

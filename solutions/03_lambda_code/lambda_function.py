@@ -61,7 +61,11 @@ if not request_log.handlers:
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Probabilities from logits: exp(z - max z) / sum(exp(z - max z)), in float64. Shape (n_classes,)."""
     # BEGIN SOLUTION
-    # HINT: exponentiate the logits (minus their maximum, so exp cannot overflow) and divide by the sum.
+    # TASK: return the softmax of the 1-D array of logits: probabilities of the same shape, positive, summing to 1,
+    # TASK: computed in float64, and finite even for logits in the thousands (positive or negative).
+    # HINT: cast to float64 and subtract the largest logit (not the smallest, not the mean): every exponent is then
+    # HINT: <= 0, so exp cannot overflow, and the largest term is exp(0) = 1, so the sum cannot underflow to 0;
+    # HINT: exponentiate and divide by the sum (np.exp(z) / np.exp(z).sum()); one array in, no axis needed.
     z = logits.astype(np.float64) - logits.max()
     e = np.exp(z)
     return e / e.sum()
@@ -79,8 +83,13 @@ def predict(url: str) -> dict:
         RequestError: see ``validate_url`` and ``download_image``.
     """
     # BEGIN SOLUTION
-    # HINT: download_image(url), preprocessor.convert_to_tensor, set_tensor/invoke/get_tensor on the interpreter,
-    # HINT: softmax, then a dict of plain Python floats (json cannot serialise numpy.float32).
+    # TASK: classify the image at url, downloaded with download_image(url) (safe_download: never urlopen or
+    # TASK: requests); return {"top_class": str, "probability": float, "probabilities": {class: float}}, plain Python
+    # TASK: floats, the classes in the order of CLASSES. Let download_image's RequestError through.
+    # HINT: x = preprocessor.convert_to_tensor(download_image(url)); interpreter.set_tensor(INPUT_INDEX, x),
+    # HINT: interpreter.invoke(), interpreter.get_tensor(OUTPUT_INDEX)[0] (the 10 logits), softmax; the top class is
+    # HINT: the argmax; convert every number with float() (json cannot serialise numpy.float32, and the answer must
+    # HINT: be plain floats), and build probabilities with zip(CLASSES, ...).
     x = preprocessor.convert_to_tensor(download_image(url))  # float32 (1, height, width, 3), in [-1, 1]
     interpreter.set_tensor(INPUT_INDEX, np.asarray(x, dtype=np.float32))  # no copy: it is float32 already
     interpreter.invoke()
@@ -106,8 +115,13 @@ def parse_proxy_body(event: dict) -> dict:
         RequestError: 400 ``invalid_json`` when the body is absent, not valid base64 or JSON, or not an object.
     """
     # BEGIN SOLUTION
-    # HINT: read event["body"], base64-decode it when event["isBase64Encoded"] is true, json.loads it;
-    # HINT: raise RequestError(400, "invalid_json", ...) when it is missing, undecodable or not a JSON object.
+    # TASK: return the JSON object in event["body"] (base64-encoded when event["isBase64Encoded"] is true); raise
+    # TASK: RequestError(400, "invalid_json", message) when the body is missing or empty, not valid base64, not UTF-8,
+    # TASK: not valid JSON, or JSON that is not an object. No other exception may escape.
+    # HINT: body = event.get("body"); refuse None and ""; when event.get("isBase64Encoded") is True, use
+    # HINT: base64.b64decode(body, validate=True).decode("utf-8"); then json.loads. Wrap the decoding in try/except
+    # HINT: (binascii.Error, ValueError): UnicodeDecodeError and json.JSONDecodeError are ValueErrors. Last, refuse
+    # HINT: anything that is not a dict (a list, a string, a number, null).
     body = event.get("body")
     if not body or not isinstance(body, str):
         raise RequestError(400, "invalid_json", 'the request body must be JSON like {"url": "https://..."}')
@@ -185,6 +199,9 @@ def lambda_handler(event, context):
     if not proxy:
         return result
     # BEGIN SOLUTION
-    # HINT: API Gateway needs {"statusCode": int, "headers": {...}, "body": str}, the body being the JSON of result.
+    # TASK: return the API Gateway proxy response: statusCode the status (an int), a Content-Type header of
+    # TASK: application/json, and body the JSON text of result.
+    # HINT: return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(result)}:
+    # HINT: a body that is a dict (not a string) is a malformed proxy response, and API Gateway answers 502.
     return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(result)}
     # END SOLUTION
