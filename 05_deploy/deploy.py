@@ -53,8 +53,8 @@ def ensure_role(iam, name: str) -> str:
         DeployError: a role of that name exists without this project's tag.
         botocore.exceptions.ClientError: an AWS call failed.
     """
-    # TODO: get_role, or create_role with json.dumps(trust_policy()) and Tags=[{"Key", "Value"}...] from PROJECT_TAGS when iam.exceptions.NoSuchEntityException; then attach_role_policy(BASIC_EXECUTION_POLICY).
-    raise NotImplementedError('get_role, or create_role with json.dumps(trust_policy()) and Tags=[{"Key", "Value"}...] from PROJECT_TAGS when iam.exceptions.NoSuchEntityException; then attach_role_policy(BASIC_EXECUTION_POLICY).')
+    # TODO: return the ARN of the execution role `name`, created when absent: trusted by Lambda only, tagged with PROJECT_TAGS, with BASIC_EXECUTION_POLICY attached and nothing else. A role of that name without the project's tag is someone else's: raise DeployError, change nothing.
+    raise NotImplementedError("return the ARN of the execution role `name`, created when absent: trusted by Lambda only, tagged with PROJECT_TAGS, with BASIC_EXECUTION_POLICY attached and nothing else. A role of that name without the project's tag is someone else's: raise DeployError, change nothing.")
 
 
 def _retry_while_role_propagates(call, **kwargs):
@@ -104,8 +104,8 @@ def ensure_function(lambda_client, name: str, image_uri: str, role_arn: str,
             ends in a failed state.
         botocore.exceptions.ClientError: an AWS call failed.
     """
-    # TODO: get_function; when lambda_client.exceptions.ResourceNotFoundException, create_function with PackageType="Image", Code={"ImageUri": ...}, Role, MemorySize, Timeout, Architectures=[...], Tags=PROJECT_TAGS and wait with _wait(lambda_client, "function_active_v2", name); else update_function_code (ImageUri, Architectures), wait "function_updated_v2", update_function_configuration, wait again.
-    raise NotImplementedError('get_function; when lambda_client.exceptions.ResourceNotFoundException, create_function with PackageType="Image", Code={"ImageUri": ...}, Role, MemorySize, Timeout, Architectures=[...], Tags=PROJECT_TAGS and wait with _wait(lambda_client, "function_active_v2", name); else update_function_code (ImageUri, Architectures), wait "function_updated_v2", update_function_configuration, wait again.')
+    # TODO: create the image function `name` (tagged with PROJECT_TAGS) with these settings, or, when it exists and is this project's, update its code and configuration in place (its versions stay); refuse a function without the project's tag (DeployError). Wait until Lambda is done after each change; return the configuration.
+    raise NotImplementedError("create the image function `name` (tagged with PROJECT_TAGS) with these settings, or, when it exists and is this project's, update its code and configuration in place (its versions stay); refuse a function without the project's tag (DeployError). Wait until Lambda is done after each change; return the configuration.")
 
 
 def limit_concurrency(lambda_client, name: str, maximum: int = deployment.DEFAULT_MAX_CONCURRENCY) -> int | None:
@@ -136,8 +136,8 @@ def publish_and_alias(lambda_client, name: str, alias: str = ALIAS) -> tuple[str
     Raises:
         botocore.exceptions.ClientError: an AWS call failed.
     """
-    # TODO: publish_version, then update_alias(FunctionVersion=...) or, on ResourceNotFoundException, create_alias.
-    raise NotImplementedError('publish_version, then update_alias(FunctionVersion=...) or, on ResourceNotFoundException, create_alias.')
+    # TODO: publish the function as a new version and point the alias `alias` at it (created the first time, moved afterwards); return (the version published, the alias's ARN).
+    raise NotImplementedError("publish the function as a new version and point the alias `alias` at it (created the first time, moved afterwards); return (the version published, the alias's ARN).")
 
 
 def invoke(lambda_client, name: str, url: str, qualifier: str = ALIAS) -> tuple[dict, str | None]:

@@ -79,8 +79,8 @@ def ensure_route(apigw, api_id: str, function_arn: str) -> tuple[str, str]:
     Returns:
         (integration id, route id).
     """
-    # TODO: get_integrations / create_integration(IntegrationType="AWS_PROXY", IntegrationUri=function_arn, PayloadFormatVersion="2.0"); get_routes / create_route(RouteKey=ROUTE_KEY, Target=f"integrations/{integration_id}") or update_route when its target differs.
-    raise NotImplementedError('get_integrations / create_integration(IntegrationType="AWS_PROXY", IntegrationUri=function_arn, PayloadFormatVersion="2.0"); get_routes / create_route(RouteKey=ROUTE_KEY, Target=f"integrations/{integration_id}") or update_route when its target differs.')
+    # TODO: make sure the API has one Lambda proxy integration of `function_arn` (payload format 2.0) and one route ROUTE_KEY targeting it, reusing what exists and pointing the route at the new function when it changes; leave the API's other routes alone. Return (integration id, route id).
+    raise NotImplementedError("make sure the API has one Lambda proxy integration of `function_arn` (payload format 2.0) and one route ROUTE_KEY targeting it, reusing what exists and pointing the route at the new function when it changes; leave the API's other routes alone. Return (integration id, route id).")
 
 
 def ensure_auth(apigw, api_id: str, route_id: str, mode: str = "none", issuer: str | None = None,
@@ -142,8 +142,8 @@ def ensure_stage(apigw, api_id: str, burst: int = DEFAULT_BURST, rate: float = D
     Returns:
         the stage (``get_stage``).
     """
-    # TODO: get_stages; create_stage(StageName=STAGE, AutoDeploy=True, DefaultRouteSettings={"ThrottlingBurstLimit": burst, "ThrottlingRateLimit": rate}, Tags=...) when there is none, update_stage when its settings differ.
-    raise NotImplementedError('get_stages; create_stage(StageName=STAGE, AutoDeploy=True, DefaultRouteSettings={"ThrottlingBurstLimit": burst, "ThrottlingRateLimit": rate}, Tags=...) when there is none, update_stage when its settings differ.')
+    # TODO: make sure the API has the stage STAGE, deployed automatically and throttled to `rate` requests a second with bursts of `burst`: created when absent, updated when its settings differ. Return the stage.
+    raise NotImplementedError('make sure the API has the stage STAGE, deployed automatically and throttled to `rate` requests a second with bursts of `burst`: created when absent, updated when its settings differ. Return the stage.')
 
 
 def source_arn(function_arn: str, api_id: str) -> str:
@@ -159,8 +159,8 @@ def allow_invoke(lambda_client, function_name: str, qualifier: str, api_source_a
     Returns:
         the statement as it is in the policy (``get_policy``).
     """
-    # TODO: read get_policy(FunctionName, Qualifier) (ResourceNotFoundException: no policy yet); when there is no statement with Sid PERMISSION_ID for this source, remove_permission it and add_permission(StatementId= PERMISSION_ID, Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com", SourceArn=...).
-    raise NotImplementedError('read get_policy(FunctionName, Qualifier) (ResourceNotFoundException: no policy yet); when there is no statement with Sid PERMISSION_ID for this source, remove_permission it and add_permission(StatementId= PERMISSION_ID, Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com", SourceArn=...).')
+    # TODO: make sure the resource-based policy of `function_name:qualifier` has one statement PERMISSION_ID letting API Gateway invoke it for requests to `api_source_arn` only (replaced when it names another source; other statements left alone). Return that statement as it is in the policy.
+    raise NotImplementedError('make sure the resource-based policy of `function_name:qualifier` has one statement PERMISSION_ID letting API Gateway invoke it for requests to `api_source_arn` only (replaced when it names another source; other statements left alone). Return that statement as it is in the policy.')
 
 
 def create(session, name: str, burst: int = DEFAULT_BURST, rate: float = DEFAULT_RATE, auth: str = "none",

@@ -125,6 +125,7 @@ def test_make_api_switches_modes_end_to_end_and_dry_run_touches_nothing(capsys):
         role = lambda_role(session, "auth-test-role")
         (image,) = fake_images(session, "auth-test", tags=("v1",))
         lam.create_function(FunctionName="auth-test", Role=role, PackageType="Image", Code={"ImageUri": image})
+        lam.get_waiter("function_active_v2").wait(FunctionName="auth-test")  # Pending until Lambda is done, as on AWS
         version = lam.publish_version(FunctionName="auth-test")["Version"]
         lam.create_alias(FunctionName="auth-test", Name=deployment.ALIAS, FunctionVersion=version)
         common = ["create", "--region", REGION, "--name", "auth-test"]

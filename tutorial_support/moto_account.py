@@ -80,9 +80,12 @@ def moto_gaps_filled():
     but not the list), answered the way moto answers ``get_routes``. A moto that has it keeps its own."""
     from moto.apigatewayv2.responses import ApiGatewayV2Response
 
+    from tutorial_support.moto_lifecycle import lifecycle
+
     own = getattr(ApiGatewayV2Response, "get_authorizers", None)
     with mock.patch.object(ApiGatewayV2Response, "get_authorizers", own or _moto_get_authorizers, create=True):
-        yield
+        with lifecycle():  # Lambda's Pending / InProgress and API Gateway's update_stage, as on AWS
+            yield
 
 
 def _moto_get_authorizers(self):

@@ -54,8 +54,14 @@ def ensure_role(iam, name: str) -> str:
         botocore.exceptions.ClientError: an AWS call failed.
     """
     # BEGIN SOLUTION
-    # HINT: get_role, or create_role with json.dumps(trust_policy()) and Tags=[{"Key", "Value"}...] from
-    # HINT: PROJECT_TAGS when iam.exceptions.NoSuchEntityException; then attach_role_policy(BASIC_EXECUTION_POLICY).
+    # TASK: return the ARN of the execution role `name`, created when absent: trusted by Lambda only, tagged with
+    # TASK: PROJECT_TAGS, with BASIC_EXECUTION_POLICY attached and nothing else. A role of that name without the
+    # TASK: project's tag is someone else's: raise DeployError, change nothing.
+    # HINT: iam.get_role(RoleName=name); when it exists, is_ours(iam.list_role_tags(RoleName=name)["Tags"]) or raise
+    # HINT: not_ours("IAM role", name). On iam.exceptions.NoSuchEntityException, iam.create_role(RoleName=name,
+    # HINT: AssumeRolePolicyDocument=json.dumps(trust_policy()), Tags=[{"Key": k, "Value": v} for k, v in
+    # HINT: PROJECT_TAGS.items()]). In both cases iam.attach_role_policy(RoleName=name,
+    # HINT: PolicyArn=BASIC_EXECUTION_POLICY) (harmless when attached), and return role["Arn"].
     try:
         role = iam.get_role(RoleName=name)["Role"]
         if not is_ours(iam.list_role_tags(RoleName=name)["Tags"]):
@@ -119,11 +125,17 @@ def ensure_function(lambda_client, name: str, image_uri: str, role_arn: str,
         botocore.exceptions.ClientError: an AWS call failed.
     """
     # BEGIN SOLUTION
-    # HINT: get_function; when lambda_client.exceptions.ResourceNotFoundException, create_function with
-    # HINT: PackageType="Image", Code={"ImageUri": ...}, Role, MemorySize, Timeout, Architectures=[...],
-    # HINT: Tags=PROJECT_TAGS and wait with _wait(lambda_client, "function_active_v2", name); else
-    # HINT: update_function_code (ImageUri, Architectures), wait "function_updated_v2",
-    # HINT: update_function_configuration, wait again.
+    # TASK: create the image function `name` (tagged with PROJECT_TAGS) with these settings, or, when it exists and is
+    # TASK: this project's, update its code and configuration in place (its versions stay); refuse a function without
+    # TASK: the project's tag (DeployError). Wait until Lambda is done after each change; return the configuration.
+    # HINT: lambda_client.get_function(FunctionName=name) (ResourceNotFoundException: absent). Absent:
+    # HINT: create_function(FunctionName=name, PackageType="Image", Code={"ImageUri": image_uri}, Role=role_arn,
+    # HINT: MemorySize=memory_mb, Timeout=timeout_s, Architectures=[architecture], Tags=dict(PROJECT_TAGS)) through
+    # HINT: _retry_while_role_propagates, then _wait(lambda_client, "function_active_v2", name). Present: is_ours(
+    # HINT: current.get("Tags")) or raise not_ours("Lambda function", name); _wait(..., "function_updated_v2", name);
+    # HINT: update_function_code(FunctionName=name, ImageUri=image_uri, Architectures=[architecture]); wait again;
+    # HINT: update_function_configuration(FunctionName=name, Role=..., MemorySize=..., Timeout=...); wait again.
+    # HINT: Return lambda_client.get_function_configuration(FunctionName=name).
     settings = {"Role": role_arn, "MemorySize": memory_mb, "Timeout": timeout_s,
                 "Description": "Clothing classifier (serverless-dl tutorial): POST {\"url\": ...}"}
     try:
@@ -180,7 +192,11 @@ def publish_and_alias(lambda_client, name: str, alias: str = ALIAS) -> tuple[str
         botocore.exceptions.ClientError: an AWS call failed.
     """
     # BEGIN SOLUTION
-    # HINT: publish_version, then update_alias(FunctionVersion=...) or, on ResourceNotFoundException, create_alias.
+    # TASK: publish the function as a new version and point the alias `alias` at it (created the first time, moved
+    # TASK: afterwards); return (the version published, the alias's ARN).
+    # HINT: version = lambda_client.publish_version(FunctionName=name)["Version"]; then
+    # HINT: update_alias(FunctionName=name, Name=alias, FunctionVersion=version)["AliasArn"], or, when it raises
+    # HINT: lambda_client.exceptions.ResourceNotFoundException, create_alias(...) with the same arguments.
     version = lambda_client.publish_version(FunctionName=name)["Version"]
     try:
         arn = lambda_client.update_alias(FunctionName=name, Name=alias, FunctionVersion=version)["AliasArn"]

@@ -80,9 +80,15 @@ def ensure_route(apigw, api_id: str, function_arn: str) -> tuple[str, str]:
         (integration id, route id).
     """
     # BEGIN SOLUTION
-    # HINT: get_integrations / create_integration(IntegrationType="AWS_PROXY", IntegrationUri=function_arn,
-    # HINT: PayloadFormatVersion="2.0"); get_routes / create_route(RouteKey=ROUTE_KEY,
-    # HINT: Target=f"integrations/{integration_id}") or update_route when its target differs.
+    # TASK: make sure the API has one Lambda proxy integration of `function_arn` (payload format 2.0) and one route
+    # TASK: ROUTE_KEY targeting it, reusing what exists and pointing the route at the new function when it changes;
+    # TASK: leave the API's other routes alone. Return (integration id, route id).
+    # HINT: reuse an item of get_integrations(ApiId=api_id)["Items"] with IntegrationType "AWS_PROXY" and this
+    # HINT: IntegrationUri, else create_integration(ApiId=api_id, IntegrationType="AWS_PROXY",
+    # HINT: IntegrationUri=function_arn, PayloadFormatVersion="2.0"). Among get_routes(ApiId=api_id)["Items"], the one
+    # HINT: whose RouteKey is ROUTE_KEY: create_route(ApiId=api_id, RouteKey=ROUTE_KEY,
+    # HINT: Target=f"integrations/{integration_id}") when there is none, update_route(RouteId=..., Target=...) when
+    # HINT: its Target differs.
     integrations = [i for i in apigw.get_integrations(ApiId=api_id)["Items"]
                     if i.get("IntegrationType") == "AWS_PROXY" and i.get("IntegrationUri") == function_arn]
     if integrations and integrations[0].get("PayloadFormatVersion") == "2.0":
@@ -166,8 +172,13 @@ def ensure_stage(apigw, api_id: str, burst: int = DEFAULT_BURST, rate: float = D
         the stage (``get_stage``).
     """
     # BEGIN SOLUTION
-    # HINT: get_stages; create_stage(StageName=STAGE, AutoDeploy=True, DefaultRouteSettings={"ThrottlingBurstLimit":
-    # HINT: burst, "ThrottlingRateLimit": rate}, Tags=...) when there is none, update_stage when its settings differ.
+    # TASK: make sure the API has the stage STAGE, deployed automatically and throttled to `rate` requests a second
+    # TASK: with bursts of `burst`: created when absent, updated when its settings differ. Return the stage.
+    # HINT: settings = {"ThrottlingBurstLimit": burst, "ThrottlingRateLimit": rate}. When get_stages(ApiId=api_id)
+    # HINT: has no stage STAGE: create_stage(ApiId=api_id, StageName=STAGE, AutoDeploy=True,
+    # HINT: DefaultRouteSettings=settings, Tags=dict(PROJECT_TAGS)); when its AutoDeploy or DefaultRouteSettings differ:
+    # HINT: update_stage(ApiId=api_id, StageName=STAGE, AutoDeploy=True, DefaultRouteSettings=settings) (creating it
+    # HINT: again fails: ConflictException). Return get_stage(ApiId=api_id, StageName=STAGE).
     settings = {"ThrottlingBurstLimit": burst, "ThrottlingRateLimit": float(rate)}
     stages = {s["StageName"]: s for s in apigw.get_stages(ApiId=api_id)["Items"]}
     if STAGE not in stages:
@@ -195,9 +206,15 @@ def allow_invoke(lambda_client, function_name: str, qualifier: str, api_source_a
         the statement as it is in the policy (``get_policy``).
     """
     # BEGIN SOLUTION
-    # HINT: read get_policy(FunctionName, Qualifier) (ResourceNotFoundException: no policy yet); when there is no
-    # HINT: statement with Sid PERMISSION_ID for this source, remove_permission it and add_permission(StatementId=
-    # HINT: PERMISSION_ID, Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com", SourceArn=...).
+    # TASK: make sure the resource-based policy of `function_name:qualifier` has one statement PERMISSION_ID letting
+    # TASK: API Gateway invoke it for requests to `api_source_arn` only (replaced when it names another source; other
+    # TASK: statements left alone). Return that statement as it is in the policy.
+    # HINT: json.loads(get_policy(FunctionName=function_name, Qualifier=qualifier)["Policy"])["Statement"]
+    # HINT: (ResourceNotFoundException: no policy yet); the statement whose Sid is PERMISSION_ID names its source in
+    # HINT: ["Condition"]["ArnLike"]["AWS:SourceArn"]. When it is another source: remove_permission(FunctionName=...,
+    # HINT: Qualifier=qualifier, StatementId=PERMISSION_ID); then add_permission(FunctionName=..., Qualifier=qualifier,
+    # HINT: StatementId=PERMISSION_ID, Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
+    # HINT: SourceArn=api_source_arn).
     def statement():
         try:
             policy = json.loads(lambda_client.get_policy(FunctionName=function_name, Qualifier=qualifier)["Policy"])
