@@ -48,8 +48,13 @@ def set_quantization(converter, quantization: str) -> None:
 def convert(keras_path: Path, tflite_path: Path, quantization: str = "float32") -> int:
     """Convert a ``.keras`` model to a ``.tflite`` flatbuffer; float32 unless ``quantization`` says otherwise.
 
+    Args:
+        keras_path: the Keras model file (``models/clothing-model.keras``).
+        tflite_path: where to write the TF-Lite model; a file already there is replaced.
+        quantization: one of ``QUANTIZATIONS`` (see ``set_quantization``).
+
     Returns:
-        size of the written file in bytes.
+        size of the written file in bytes (an int).
 
     Raises:
         ValueError: an unknown ``quantization`` (see ``set_quantization``).
@@ -57,16 +62,24 @@ def convert(keras_path: Path, tflite_path: Path, quantization: str = "float32") 
     import keras
     import tensorflow as tf
 
-    # TODO: load the model with keras.models.load_model, make a tf.lite.TFLiteConverter.from_keras_model, call set_quantization(converter, quantization), write converter.convert()'s bytes to tflite_path, and return the file's size.
-    raise NotImplementedError("load the model with keras.models.load_model, make a tf.lite.TFLiteConverter.from_keras_model, call set_quantization(converter, quantization), write converter.convert()'s bytes to tflite_path, and return the file's size.")
+    # TODO: convert the Keras model at keras_path to a TF-Lite model with the given quantization (float32: none), write it to tflite_path (replacing any file there), and return the written file's size in bytes.
+    raise NotImplementedError("convert the Keras model at keras_path to a TF-Lite model with the given quantization (float32: none), write it to tflite_path (replacing any file there), and return the written file's size in bytes.")
 
 
 def tflite_logits(tflite_path: Path, x: np.ndarray) -> np.ndarray:
-    """Run the TF-Lite model with LiteRT one image at a time. x: float32 (n, h, w, 3). Returns float32 (n, classes)."""
+    """Run the TF-Lite model with LiteRT, one image at a time (the converted model takes a batch of one).
+
+    Args:
+        tflite_path: the ``.tflite`` model file.
+        x: preprocessed images, float32, shape (n, h, w, 3) (``load_batch``), n >= 1.
+
+    Returns:
+        the logits, float32, shape (n, classes): row i for image i.
+    """
     from ai_edge_litert.interpreter import Interpreter
 
-    # TODO: Interpreter(model_path=...), allocate_tensors(), then for each image: set_tensor on the input index with a batch of one, invoke(), get_tensor on the output index (copy it); stack the rows.
-    raise NotImplementedError('Interpreter(model_path=...), allocate_tensors(), then for each image: set_tensor on the input index with a batch of one, invoke(), get_tensor on the output index (copy it); stack the rows.')
+    # TODO: run the TF-Lite model at tflite_path with LiteRT's Interpreter on each image of x, in order, and return their logits as one float32 array of shape (n, 10).
+    raise NotImplementedError("run the TF-Lite model at tflite_path with LiteRT's Interpreter on each image of x, in order, and return their logits as one float32 array of shape (n, 10).")
 
 
 def parity(keras_path: Path, tflite_path: Path, paths: list[Path]) -> dict:

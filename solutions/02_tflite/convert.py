@@ -48,8 +48,13 @@ def set_quantization(converter, quantization: str) -> None:
 def convert(keras_path: Path, tflite_path: Path, quantization: str = "float32") -> int:
     """Convert a ``.keras`` model to a ``.tflite`` flatbuffer; float32 unless ``quantization`` says otherwise.
 
+    Args:
+        keras_path: the Keras model file (``models/clothing-model.keras``).
+        tflite_path: where to write the TF-Lite model; a file already there is replaced.
+        quantization: one of ``QUANTIZATIONS`` (see ``set_quantization``).
+
     Returns:
-        size of the written file in bytes.
+        size of the written file in bytes (an int).
 
     Raises:
         ValueError: an unknown ``quantization`` (see ``set_quantization``).
@@ -58,9 +63,11 @@ def convert(keras_path: Path, tflite_path: Path, quantization: str = "float32") 
     import tensorflow as tf
 
     # BEGIN SOLUTION
-    # HINT: load the model with keras.models.load_model, make a tf.lite.TFLiteConverter.from_keras_model,
-    # HINT: call set_quantization(converter, quantization), write converter.convert()'s bytes to tflite_path,
-    # HINT: and return the file's size.
+    # TASK: convert the Keras model at keras_path to a TF-Lite model with the given quantization (float32: none),
+    # TASK: write it to tflite_path (replacing any file there), and return the written file's size in bytes.
+    # HINT: keras.models.load_model(keras_path, compile=False), tf.lite.TFLiteConverter.from_keras_model(model),
+    # HINT: set_quantization(converter, quantization), then tflite_path.write_bytes(converter.convert()) and
+    # HINT: return tflite_path.stat().st_size.
     model = keras.models.load_model(keras_path, compile=False)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     set_quantization(converter, quantization)
@@ -70,12 +77,23 @@ def convert(keras_path: Path, tflite_path: Path, quantization: str = "float32") 
 
 
 def tflite_logits(tflite_path: Path, x: np.ndarray) -> np.ndarray:
-    """Run the TF-Lite model with LiteRT one image at a time. x: float32 (n, h, w, 3). Returns float32 (n, classes)."""
+    """Run the TF-Lite model with LiteRT, one image at a time (the converted model takes a batch of one).
+
+    Args:
+        tflite_path: the ``.tflite`` model file.
+        x: preprocessed images, float32, shape (n, h, w, 3) (``load_batch``), n >= 1.
+
+    Returns:
+        the logits, float32, shape (n, classes): row i for image i.
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     # BEGIN SOLUTION
-    # HINT: Interpreter(model_path=...), allocate_tensors(), then for each image: set_tensor on the input index with a
-    # HINT: batch of one, invoke(), get_tensor on the output index (copy it); stack the rows.
+    # TASK: run the TF-Lite model at tflite_path with LiteRT's Interpreter on each image of x, in order, and return
+    # TASK: their logits as one float32 array of shape (n, 10).
+    # HINT: Interpreter(model_path=str(tflite_path)), allocate_tensors() once; the indexes are
+    # HINT: get_input_details()[0]["index"] and get_output_details()[0]["index"]; for each row of x: set_tensor(input,
+    # HINT: row[None]), invoke(), keep get_tensor(output)[0].copy(); np.stack the rows.
     interpreter = Interpreter(model_path=str(tflite_path))
     interpreter.allocate_tensors()
     input_index = interpreter.get_input_details()[0]["index"]
