@@ -21,6 +21,7 @@ HONEST = {"softmax": "incorrect", "predict": "correct", "parse_proxy_body": "cor
 
 def planted(tmp_path: Path, attack: str, edits=(WRONG_SOFTMAX,)) -> Path:
     """A checkout whose chapter 03 handler has ``edits`` and runs ``attack`` (Python) when imported."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "models").symlink_to(REPO_ROOT / "models", target_is_directory=True)
     chapter = tmp_path / "03_lambda_code"
     chapter.mkdir()
@@ -63,7 +64,7 @@ for _fd in range(3, 64):
         _os.write(_fd, _forged.encode())
     except OSError:
         pass
-for _path in _glob.glob("/tmp/**/report.json", recursive=True) + _glob.glob("/tmp/*/*.json"):
+for _path in _glob.glob("/tmp/tmp*/report.json") + _glob.glob("/tmp/tmp*/*.json"):  # where grade.py's report was
     try:
         open(_path, "w").write(_forged)
     except OSError:
@@ -81,13 +82,18 @@ _os._exit(0)
 def test_a_submission_cannot_change_its_verdicts(tmp_path, attack):
     report = grade.grade(planted(tmp_path, ATTACKS[attack]), "03", timeout_s=120)
     got = statuses(report)
+    if attack.startswith(("replaces", "patches")):
+        # What it patched lives in its own process only: the checks, pytest and the verdicts are the grader's.
+        assert got == HONEST, got
+    else:
+        # It can only spoil its own process (a garbled answer, an exit): an exercise may end as an error, never as
+        # more than it earns; the wrong softmax is never correct.
+        assert all(status in (HONEST[name], "error") for name, status in got.items()), got
+        assert got["softmax"] != "correct"
     if attack.startswith("exits"):
-        # Nothing of this submission can be graded: every exercise is an error, none is correct.
         assert set(got.values()) == {"error"}, got
         assert "ended its process" in report["chapters"]["03_lambda_code"]["exercises"][0]["message"]
-    else:
-        assert got == HONEST, got
-    assert report["score"] == sum(status == "correct" for status in got.values())
+    assert report["score"] == sum(status == "correct" for status in got.values()) <= 3
 
 
 @pytest.mark.slow
@@ -165,3 +171,17 @@ def test_a_check_that_cannot_run_here_is_not_graded_and_not_counted(tmp_path, mo
     assert (report["score"], report["max"], report["not_graded"]) == (1, 1, 1)
     table = grade.format_table(report)
     assert "not graded" in table and "1/1" in table and "pyenv install 3.13" in table
+
+
+@pytest.mark.slow
+def test_without_python_3_13_the_task_root_check_is_not_graded_and_says_how_to_get_it(tmp_path, monkeypatch):
+    home = tmp_path / "home"  # no pyenv, no uv Pythons here, and no python3.13 on this PATH
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    report = grade.grade(REPO_ROOT, "04", timeout_s=120, guard_files=False)  # this checkout's starter Dockerfile
+    dockerfile, task_root = report["chapters"]["04_docker"]["exercises"]
+    assert dockerfile["status"] == "not attempted"
+    assert task_root["status"] == "not graded", task_root
+    assert "pyenv install 3.13" in task_root["message"] and "uv python install 3.13" in task_root["message"]
+    assert (report["max"], report["not_graded"]) == (1, 1)

@@ -331,7 +331,10 @@ def check_dockerfile(dockerfile: Path, context: Path):
 def task_root_unavailable() -> str | None:
     """Why ``check_task_root`` cannot run here (no Python 3.13, no package index), or None when it can."""
     if lambda_runtime.find_python("3.13") is None:
-        return "Python 3.13 (Lambda's, in the image) is not installed: pyenv install 3.13"
+        return ("not graded here: it runs the handler under Python 3.13, Lambda's Python in the image, which this "
+                "machine does not have. Install it with `pyenv install 3.13`, or `uv python install 3.13`, or your "
+                "system's package manager (`sudo apt install python3.13`, `brew install python@3.13`), then run "
+                "make check again")
     try:
         lambda_runtime.runtime_client()
     except RuntimeError as e:
