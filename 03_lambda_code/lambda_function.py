@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import safe_download
 from keras_image_helper import create_preprocessor
-from safe_download import RequestError, download_image
+from safe_download import RequestError
 
 try:
     from ai_edge_litert.interpreter import Interpreter
@@ -47,8 +47,27 @@ CLASSES = LABELS_PATH.read_text().split()
 preprocessor = create_preprocessor("xception", target_size=(int(INPUT_WIDTH), int(INPUT_HEIGHT)))
 
 
+def download_image(url: str):
+    """The photo at ``url`` as ``safe_download.download_image`` downloads and decodes it for this model's input size
+    (``safe_image.decode_image``: the work bounded, upright as its EXIF tag says, RGB; a JPEG decoded at a reduced
+    scale that stays at least twice the input size, which gives the same pixels for photos of 400 px or less).
+
+    Returns:
+        a loaded Pillow image in mode ``RGB``.
+
+    Raises:
+        RequestError: see ``safe_download.download_image``.
+    """
+    return safe_download.download_image(url, target_size=preprocessor.target_size)
+
+
 # One JSON line per request on stdout (CloudWatch Logs on Lambda): request ids, outcome, status, durations.
 # Never the URL's path or query (a presigned URL carries a signature there), the image, or the environment.
+# Each text field is cut to LOG_FIELD_MAX_BYTES bytes of JSON, so that a line is at most LOG_LINE_MAX_BYTES bytes
+# whatever the request or the image host sent (CloudWatch Logs bills by size).
+LOG_FIELD_MAX_BYTES = 128
+LOG_TRUNCATED = "...(truncated)"
+LOG_LINE_MAX_BYTES = 1024
 request_log = logging.getLogger("clothing.requests")
 if not request_log.handlers:
     _stdout = logging.StreamHandler(sys.stdout)
@@ -93,6 +112,23 @@ def parse_proxy_body(event: dict) -> dict:
     raise NotImplementedError('return the JSON object in event["body"] (base64-encoded when event["isBase64Encoded"] is true); raise RequestError(400, "invalid_json", message) when the body is missing or empty, not valid base64, not UTF-8, not valid JSON, or JSON that is not an object. No other exception may escape.')
 
 
+def _log_text(value) -> str | None:
+    """``value`` if it is a string of at most ``LOG_FIELD_MAX_BYTES`` bytes once written as JSON (a non-ASCII or
+    control character is written as one or two ``\\uXXXX`` escapes: 6 or 12 bytes); else its longest beginning that
+    fits with ``LOG_TRUNCATED`` after it. None for anything that is not a string."""
+    if not isinstance(value, str):
+        return None
+    if len(value) <= LOG_FIELD_MAX_BYTES and len(json.dumps(value)) - 2 <= LOG_FIELD_MAX_BYTES:
+        return value
+    budget, kept = LOG_FIELD_MAX_BYTES - len(LOG_TRUNCATED), 0
+    for char in value:
+        budget -= len(json.dumps(char)) - 2
+        if budget < 0:
+            break
+        kept += 1
+    return value[:kept] + LOG_TRUNCATED
+
+
 def log_request(event, context, status: int, result: dict, download: dict, seconds: float) -> dict:
     """Write the request's one JSON log line to ``request_log``, and return it as a dict.
 
@@ -101,6 +137,10 @@ def log_request(event, context, status: int, result: dict, download: dict, secon
     ``"server_error"``), ``error_code``, ``top_class``, the download's ``host``, ``redirects``, ``bytes``, ``width``
     and ``height``, and the durations in milliseconds: ``download_ms``, ``inference_ms`` (the rest of the work) and
     ``duration_ms`` (the whole invocation). Nothing that is not listed here, so no URL path, image or secret.
+
+    Every text field (the ids, ``error_code``, ``top_class``, ``host``) is cut by ``_log_text`` to
+    ``LOG_FIELD_MAX_BYTES`` bytes of JSON, ending in ``LOG_TRUNCATED`` when cut, so the line is at most
+    ``LOG_LINE_MAX_BYTES`` bytes whatever the event, the URL or the image host sent.
     """
     request_context = event.get("requestContext") if isinstance(event, dict) else None
     api_request_id = request_context.get("requestId") if isinstance(request_context, dict) else None
@@ -110,14 +150,15 @@ def log_request(event, context, status: int, result: dict, download: dict, secon
     duration_ms = round(seconds * 1000, 1)
     download_ms = download.get("download_ms")
     record = {
-        "request_id": request_id if isinstance(request_id, str) else None,
-        "api_request_id": api_request_id if isinstance(api_request_id, str) else None,
+        "request_id": _log_text(request_id),
+        "api_request_id": _log_text(api_request_id),
         "event": "proxy" if is_proxy_event(event) else "direct",
         "status": status,
         "outcome": "ok" if status < 400 else "client_error" if status < 500 else "server_error",
-        "error_code": error.get("code"),
-        "top_class": answer.get("top_class") if isinstance(answer.get("top_class"), str) else None,
-        **{key: download.get(key) for key in ("host", "redirects", "bytes", "width", "height")},
+        "error_code": _log_text(error.get("code")),
+        "top_class": _log_text(answer.get("top_class")),
+        "host": _log_text(download.get("host")),
+        **{key: download.get(key) for key in ("redirects", "bytes", "width", "height")},
         "download_ms": download_ms,
         "inference_ms": round(duration_ms - download_ms, 1) if status == 200 and download_ms is not None else None,
         "duration_ms": duration_ms,

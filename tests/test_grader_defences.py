@@ -30,7 +30,8 @@ def planted(tmp_path: Path, attack: str, edits=(WRONG_SOFTMAX,)) -> Path:
         assert text.count(old) == 1, old
         text = text.replace(old, new)
     (chapter / "lambda_function.py").write_text(text + "\n\n# --- planted ---\n" + attack)
-    (chapter / "safe_download.py").write_text((SOLUTIONS / "03_lambda_code" / "safe_download.py").read_text())
+    for module in ("safe_download.py", "safe_image.py"):  # what the handler imports, as starters copy
+        (chapter / module).write_text((SOLUTIONS / "03_lambda_code" / module).read_text())
     return tmp_path
 
 

@@ -151,8 +151,8 @@ def _submission(tmp_path, replacements: dict[str, str]):
         assert old in text
         text = text.replace(old, new)
     (tmp_path / "03_lambda_code" / "lambda_function.py").write_text(text)
-    (tmp_path / "03_lambda_code" / "safe_download.py").write_text(
-        (SOLUTIONS / "03_lambda_code" / "safe_download.py").read_text())  # what the handler imports, as starters copy
+    for module in ("safe_download.py", "safe_image.py"):  # what the handler imports, as starters copy
+        (tmp_path / "03_lambda_code" / module).write_text((SOLUTIONS / "03_lambda_code" / module).read_text())
     return tmp_path
 
 

@@ -85,7 +85,8 @@ def test_dockerignore_lets_in_only_what_the_dockerfiles_copy():
     rules = task_root.context_rules(REPO_ROOT)
     admitted = {path for path in tracked if task_root.dockerignore_admits(path, rules)}
     copied = {source for sources, _ in task_root.parse(DOCKERFILE).copies for source in sources}
-    students = {"03_lambda_code/lambda_function.py", "03_lambda_code/safe_download.py"}  # for their Dockerfile
+    students = {"03_lambda_code/lambda_function.py", "03_lambda_code/safe_download.py",
+                "03_lambda_code/safe_image.py"}  # for their Dockerfile
     assert admitted == copied | students
     assert sum((REPO_ROOT / path).stat().st_size for path in admitted) < 10e6
     assert not task_root.dockerignore_admits("models/clothing-model.keras", rules)

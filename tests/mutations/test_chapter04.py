@@ -27,8 +27,8 @@ PIP = ('RUN pip install --no-cache-dir --only-binary=:all: --require-hashes \\\n
        '        --requirement /tmp/requirements.txt --target "${LAMBDA_TASK_ROOT}" \\\n'
        '    && rm /tmp/requirements.txt\n')
 MODEL = "COPY models/clothing-model.tflite models/labels.txt ${LAMBDA_TASK_ROOT}/\n"
-HANDLER = ("COPY solutions/03_lambda_code/lambda_function.py solutions/03_lambda_code/safe_download.py "
-           "${LAMBDA_TASK_ROOT}/\n")
+HANDLER = ("COPY solutions/03_lambda_code/lambda_function.py solutions/03_lambda_code/safe_download.py \\\n"
+           "     solutions/03_lambda_code/safe_image.py ${LAMBDA_TASK_ROOT}/\n")
 CMD = 'CMD ["lambda_function.lambda_handler"]\n'
 
 
@@ -63,6 +63,9 @@ WRONG_DOCKERFILES = {
     "safe_download_not_copied": (
         [(HANDLER, HANDLER.replace(" solutions/03_lambda_code/safe_download.py", ""))],
         "lambda_function.py imports safe_download.py, which is not in the task root"),
+    "safe_image_not_copied": (  # imported by safe_download.py, not by the handler itself
+        [(HANDLER, HANDLER.replace(" \\\n     solutions/03_lambda_code/safe_image.py", ""))],
+        "lambda_function.py imports safe_image.py, which is not in the task root"),
     "model_copied_to_app": (
         [(MODEL, "COPY models/clothing-model.tflite models/labels.txt /app/\n")],
         "clothing-model.tflite is copied to /app/clothing-model.tflite, but the handler looks for it at "
@@ -99,7 +102,8 @@ WRONG_DOCKERFILES = {
         "the image has no such file at this step"),
     "handler_copied_under_another_module_name": (
         [(HANDLER, "COPY solutions/03_lambda_code/lambda_function.py ${LAMBDA_TASK_ROOT}/app.py\n"
-                   "COPY solutions/03_lambda_code/safe_download.py ${LAMBDA_TASK_ROOT}/\n")],
+                   "COPY solutions/03_lambda_code/safe_download.py solutions/03_lambda_code/safe_image.py "
+                   "${LAMBDA_TASK_ROOT}/\n")],
         "the task root has no lambda_function.py (your handler is copied to /var/task/app.py)"),
     "cmd_names_a_function_that_does_not_exist": (
         [(CMD, 'CMD ["lambda_function.handler"]\n')], "has no function handler (Lambda would fail with "
@@ -149,6 +153,7 @@ RUN pip install --no-cache-dir -r image.txt
 # Copy function code
 COPY {{code}}/lambda_function.py ${{LAMBDA_TASK_ROOT}}
 COPY {{code}}/safe_download.py ${{LAMBDA_TASK_ROOT}}
+COPY {{code}}/safe_image.py ${{LAMBDA_TASK_ROOT}}
 COPY models/clothing-model.tflite ${{LAMBDA_TASK_ROOT}}
 COPY models/labels.txt ${{LAMBDA_TASK_ROOT}}
 
@@ -169,7 +174,7 @@ MODEL_OUTSIDE_THE_TASK_ROOT = f"""{FROM}COPY requirements/image.txt /tmp/require
 RUN pip install --no-cache-dir --requirement /tmp/requirements.txt --target "${{LAMBDA_TASK_ROOT}}"
 COPY models/* /opt/model/
 ENV MODEL_PATH=/opt/model/clothing-model.tflite
-COPY {{code}}/lambda_function.py {{code}}/safe_download.py ${{LAMBDA_TASK_ROOT}}/
+COPY {{code}}/lambda_function.py {{code}}/safe_download.py {{code}}/safe_image.py ${{LAMBDA_TASK_ROOT}}/
 {CMD}"""
 RIGHT_DOCKERFILES = {
     "aws_docs_style": AWS_DOCS_STYLE,
