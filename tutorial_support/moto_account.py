@@ -32,7 +32,11 @@ def server_url() -> str:
     subprocess) reaches the same fake account through it, with ``AWS_ENDPOINT_URL``."""
     global _server
     if _server is None:
+        import logging
+
         from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not one log line per fake AWS call
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
