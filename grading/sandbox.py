@@ -14,10 +14,9 @@ The protocol: one JSON object per line. Requests: ``{"id", "op": "load_module", 
 ``{"id", "op": "load_notebook", "path", "name"}`` (the notebook's cells tagged ``exercise``), ``{"id", "op": "call",
 "name", "args", "kwargs"}``, ``{"id", "op": "environ", "env": {name: value or null}}``. Answers: ``{"id", "ok":
 value}`` or ``{"id", "raised": {"type", "builtin", "bases", "message", "attributes", "traceback"}}``. Values are JSON
-with tagged objects: ``{"$nd", "dtype", "shape"}`` (numpy array), ``{"$npscalar", "dtype"}``, ``{"$path"}``,
-``{"$bytes"}`` (base64), ``{"$tuple"}``, ``{"$dict": [[key, value], ...]}``, ``{"$opaque", "$type"}`` (anything else
-the student's code returned), and, towards the student, ``{"$client", "region", "endpoint"}`` (a boto3 client of the
-grader's moto server) and ``{"$keras_model": path}``.
+with tagged objects (``grading.protocol``): numpy arrays and numbers, paths, bytes, tuples and dicts keep their
+type; anything else the student's code returned arrives as its type's name and repr (``Opaque``); towards the
+student, a boto3 client of the grader's moto server and the Keras model are sent by reference.
 
 What this does not defend against: the student's process runs as the same user as the grader. It cannot reach the
 verdicts, the checks or the report, and ``grading.grade`` restores and reports any change it makes to the grader's
@@ -27,7 +26,6 @@ to grade code you do not trust at all, run ``make grade`` in a container or a vi
 
 from __future__ import annotations
 
-import base64
 import builtins
 import json
 import os
@@ -40,6 +38,8 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+
+from grading import protocol
 
 DEFAULT_TIMEOUT_S = 300.0
 # The environment the student's process gets from the grader's: nothing else (no credentials, tokens, profiles).
@@ -84,37 +84,13 @@ def student_environment(home: Path, tmp: Path) -> dict:
     return {**env, **STUDENT_ENV, "HOME": str(home), "TMPDIR": str(tmp)}
 
 
-def encode(value, depth: int = 0):
-    """A value the grader sends to the student's process, as JSON with tagged objects (the module docstring).
+def _towards_student(value) -> dict:
+    """This side's own tags (``grading.protocol``): a boto3 client goes as its service, region and endpoint (the
+    student's process makes its own, on the grader's moto server); the trained Keras model as its path.
 
     Raises:
         TypeError: a value of a type the protocol does not carry.
     """
-    if depth > 50:
-        raise TypeError("nested too deep to send to the student's process")
-    if value is None or isinstance(value, (bool, str)) or type(value) in (int, float):
-        return value
-    if type(value) is list:
-        return [encode(v, depth + 1) for v in value]
-    if type(value) is tuple:
-        return {"$tuple": [encode(v, depth + 1) for v in value]}
-    if type(value) is dict:
-        if all(type(k) is str and not k.startswith("$") for k in value):
-            return {k: encode(v, depth + 1) for k, v in value.items()}
-        return {"$dict": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
-    if isinstance(value, Path):
-        return {"$path": str(value)}
-    if type(value) is bytes:
-        return {"$bytes": base64.b64encode(value).decode()}
-    if type(value).__module__ == "numpy":
-        import numpy as np
-
-        if isinstance(value, np.ndarray):
-            array = np.ascontiguousarray(value)
-            return {"$nd": base64.b64encode(array.tobytes()).decode(), "dtype": array.dtype.str,
-                    "shape": list(array.shape)}
-        if isinstance(value, np.generic):
-            return {"$npscalar": value.item(), "dtype": value.dtype.str}
     meta = getattr(value, "meta", None)
     if meta is not None and hasattr(meta, "service_model") and hasattr(meta, "endpoint_url"):  # a boto3 client
         return {"$client": meta.service_model.service_name, "region": meta.region_name, "endpoint": meta.endpoint_url}
@@ -124,32 +100,19 @@ def encode(value, depth: int = 0):
     raise TypeError(f"a {type(value).__name__} cannot be sent to the student's process")
 
 
+def encode(value):
+    """A value the grader sends to the student's process, as JSON with tagged objects (``grading.protocol``).
+
+    Raises:
+        TypeError: a value of a type the protocol does not carry.
+    """
+    return protocol.encode(value, _towards_student)
+
+
 def decode(value):
-    """A value the student's process sent, as a Python object; nothing in it is run (JSON and tags only)."""
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "$nd" in value:
-        import numpy as np
-
-        return np.frombuffer(base64.b64decode(value["$nd"]), dtype=np.dtype(value["dtype"])).reshape(
-            value["shape"]).copy()
-    if "$npscalar" in value:
-        import numpy as np
-
-        return np.dtype(value["dtype"]).type(value["$npscalar"])
-    if "$path" in value:
-        return Path(value["$path"])
-    if "$bytes" in value:
-        return base64.b64decode(value["$bytes"])
-    if "$tuple" in value:
-        return tuple(decode(v) for v in value["$tuple"])
-    if "$dict" in value:
-        return {decode(k): decode(v) for k, v in value["$dict"]}
-    if "$opaque" in value:
-        return Opaque(str(value.get("$type")), str(value["$opaque"]))
-    return {k: decode(v) for k, v in value.items()}
+    """A value the student's process sent, as a Python object (``grading.protocol``); nothing in it is run.
+    Anything the student's code returned that is not data arrives as an ``Opaque``."""
+    return protocol.decode(value, {"$opaque": lambda v: Opaque(str(v.get("$type")), str(v["$opaque"]))})
 
 
 class StudentProcess:

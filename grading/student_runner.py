@@ -11,7 +11,6 @@ the grader's process and only see the values and exceptions this process sends b
 
 from __future__ import annotations
 
-import base64
 import builtins
 import importlib.util
 import json
@@ -19,6 +18,8 @@ import os
 import sys
 import traceback
 from pathlib import Path
+
+from grading import protocol
 
 EXERCISE_TAG = "exercise"
 MAX_TEXT = 2000  # characters of an exception message or a repr sent back
@@ -45,67 +46,20 @@ def _keras_model(path: str):
 
 
 def decode(value):
-    """A value the grader sent (JSON with tagged objects) as the Python object it stands for."""
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "$nd" in value:
-        import numpy as np
-
-        return np.frombuffer(base64.b64decode(value["$nd"]), dtype=value["dtype"]).reshape(value["shape"]).copy()
-    if "$npscalar" in value:
-        import numpy as np
-
-        return np.dtype(value["dtype"]).type(value["$npscalar"])
-    if "$path" in value:
-        return Path(value["$path"])
-    if "$bytes" in value:
-        return base64.b64decode(value["$bytes"])
-    if "$tuple" in value:
-        return tuple(decode(v) for v in value["$tuple"])
-    if "$dict" in value:
-        return {decode(k): decode(v) for k, v in value["$dict"]}
-    if "$client" in value:
-        return _client(value)
-    if "$keras_model" in value:
-        return _keras_model(value["$keras_model"])
-    return {k: decode(v) for k, v in value.items()}
+    """A value the grader sent as the Python object it stands for (``grading.protocol``), with this side's tags: a
+    boto3 client of the grader's fake AWS account, and the Keras model."""
+    return protocol.decode(value, {"$client": _client, "$keras_model": lambda spec: _keras_model(spec["$keras_model"])})
 
 
-def encode(value, depth: int = 0):
-    """``value`` as JSON the grader can decode without running anything: numbers, text, containers, numpy arrays
-    and scalars, paths and bytes keep their type; anything else is sent as its type name and a short repr."""
-    import numbers
+def _opaque(value) -> dict:
+    """What the grader gets of a value it cannot take as data: its type's name and a short repr."""
+    return {"$opaque": repr(value)[:MAX_TEXT], "$type": f"{type(value).__module__}.{type(value).__qualname__}"}
 
-    if depth > 50:
-        return {"$opaque": "nested too deep", "$type": type(value).__name__}
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if type(value) in (int, float):
-        return value
-    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
-        items = [encode(v, depth + 1) for v in value]
-        return items if type(value) is list else {"$tuple": items}
-    if type(value) is dict:
-        if all(type(k) is str and not k.startswith("$") for k in value):
-            return {k: encode(v, depth + 1) for k, v in value.items()}
-        return {"$dict": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
-    if isinstance(value, Path):
-        return {"$path": str(value)}
-    if type(value) is bytes:
-        return {"$bytes": base64.b64encode(value).decode()}
-    module = type(value).__module__
-    if module == "numpy":
-        import numpy as np
 
-        if isinstance(value, np.ndarray) and value.dtype != object:
-            array = np.ascontiguousarray(value)
-            return {"$nd": base64.b64encode(array.tobytes()).decode(), "dtype": array.dtype.str,
-                    "shape": list(array.shape)}
-        if isinstance(value, np.generic) and isinstance(value, numbers.Number):
-            return {"$npscalar": value.item(), "dtype": value.dtype.str}
-    return {"$opaque": repr(value)[:MAX_TEXT], "$type": f"{module}.{type(value).__qualname__}"}
+def encode(value):
+    """``value`` as JSON the grader can decode without running anything (``grading.protocol``): numbers, text,
+    containers, numpy arrays and numbers, paths and bytes keep their type; anything else is sent as ``_opaque``."""
+    return protocol.encode(value, _opaque)
 
 
 def _exception(error: BaseException) -> dict:
