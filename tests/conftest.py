@@ -24,11 +24,8 @@ from PIL import Image
 from grading import starters
 from grading.targets import Target
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SOLUTIONS = REPO_ROOT / "solutions"
-SAMPLES_DIR = REPO_ROOT / "samples"
-MODELS_DIR = REPO_ROOT / "models"
-SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "clothing-dataset-small"
+# The paths the tests import from here: tutorial_support.paths, the one copy.
+from tutorial_support.paths import MODELS_DIR, REPO_ROOT, SAMPLES_DIR, SHARED_DATA_DIR, SOLUTIONS  # noqa: F401
 
 SLOW_SECONDS = 3.0
 DRIP_SECONDS = 0.2
@@ -238,3 +235,29 @@ def submission(tmp_path, solved_files):
 def dockerfile_of(target: Target) -> tuple[Path, Path]:
     """(the Dockerfile, the build context) of a submission's chapter 04."""
     return target.path("04_docker", "Dockerfile"), target.root
+
+
+def graded_correct(check, answer, capsys, name: str) -> None:
+    """``check(answer)`` passes and says so (``<name>: correct``)."""
+    capsys.readouterr()
+    assert check(answer) is None
+    assert capsys.readouterr().out.endswith(f"{name}: correct\n")
+
+
+def renamed_answer(reference: str, name: str, case: str, edits) -> str:
+    """``reference`` (a function's source) with each ``(old, new)`` of ``edits`` replaced (each ``old`` exactly once),
+    and the function renamed ``<name>__<case>``: one of several answers put side by side in one submission."""
+    for old, new in edits:
+        assert reference.count(old) == 1, f"{case}: {old!r} occurs {reference.count(old)} times in {name}, not once"
+        reference = reference.replace(old, new)
+    return reference.replace(f"def {name}(", f"def {name}__{case}(", 1)
+
+
+@pytest.fixture(scope="module")
+def shared_submissions():
+    """``{key: (target, code)}``: submissions a test module makes once and grades many answers in (one student
+    process each, so that TensorFlow loads once); their processes are stopped when the module's tests are done."""
+    made: dict = {}
+    yield made
+    for target, _ in made.values():
+        target.close()

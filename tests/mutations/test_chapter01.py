@@ -11,18 +11,12 @@ import json
 
 import nbformat
 import pytest
+from conftest import graded_correct, renamed_answer
 
 from grading.checks import chapter01 as checks
 from grading.outcomes import Incorrect
 
 CHAPTER, NOTEBOOK = "01_intro", "01_intro.ipynb"
-
-
-def graded_correct(check, answer, capsys, name):
-    """``check(answer)`` passes and says so."""
-    capsys.readouterr()
-    assert check(answer) is None
-    assert capsys.readouterr().out.endswith(f"{name}: correct\n")
 
 
 def reference_function(solved_files, name: str) -> str:
@@ -32,38 +26,17 @@ def reference_function(solved_files, name: str) -> str:
     return source[source.index(f"def {name}("):] + "\n"
 
 
-def answer(reference: str, name: str, case: str, edits) -> str:
-    """``reference`` (a function's source) with each ``(old, new)`` of ``edits`` replaced (each ``old`` exactly once),
-    and the function renamed ``<name>__<case>``."""
-    for old, new in edits:
-        assert reference.count(old) == 1, f"{case}: {old!r} occurs {reference.count(old)} times in {name}, not once"
-        reference = reference.replace(old, new)
-    return reference.replace(f"def {name}(", f"def {name}__{case}(", 1)
-
-
-_shared: dict = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shared_processes_stopped():
-    """Stop the student processes of the shared submissions once this module's tests are done."""
-    yield
-    while _shared:
-        target, _ = _shared.popitem()[1]
-        target.close()
-
-
-def answers(submission, solved_files, name: str, anchor: str, cases: dict):
+def answers(submission, solved_files, shared, name: str, anchor: str, cases: dict):
     """The notebook's exercise namespace (in one student process, made once per module) holding every answer of
     ``cases`` ({case: edits}) to exercise ``name`` as ``<name>__<case>``. The answers are added to the exercise cell
     after ``anchor``, a line of it (a notebook edit: written as it appears in the JSON text)."""
-    if name not in _shared:
+    if name not in shared:
         reference = reference_function(solved_files, name)
-        extra = "".join("\n\n" + answer(reference, name, case, edits) for case, edits in cases.items())
+        extra = "".join("\n\n" + renamed_answer(reference, name, case, edits) for case, edits in cases.items())
         escaped = json.dumps(anchor)[1:-1]
         target = submission(CHAPTER, {NOTEBOOK: [(escaped, escaped + json.dumps(extra)[1:-1])]})
-        _shared[name] = target, target.notebook(CHAPTER, NOTEBOOK)
-    return _shared[name][1]
+        shared[name] = target, target.notebook(CHAPTER, NOTEBOOK)
+    return shared[name][1]
 
 
 # ------------------------------------------------------------------------------------------- lambda_monthly_cost
@@ -149,9 +122,9 @@ COST_ANCHOR = RETURN
 
 
 @pytest.fixture
-def cost_answers(submission, solved_files):
+def cost_answers(submission, solved_files, shared_submissions):
     cases = {**{case: edits for case, (edits, _) in COST_WRONG.items()}, **COST_RIGHT}
-    return answers(submission, solved_files, "lambda_monthly_cost", COST_ANCHOR, cases)
+    return answers(submission, solved_files, shared_submissions, "lambda_monthly_cost", COST_ANCHOR, cases)
 
 
 @pytest.mark.parametrize("case", COST_WRONG)
@@ -228,9 +201,9 @@ CLASSIFY_RIGHT = {
 
 
 @pytest.fixture
-def classify_answers(submission, solved_files):
+def classify_answers(submission, solved_files, shared_submissions):
     cases = {**{case: edits for case, (edits, _) in CLASSIFY_WRONG.items()}, **CLASSIFY_RIGHT}
-    return answers(submission, solved_files, "classify", RESULT, cases)
+    return answers(submission, solved_files, shared_submissions, "classify", RESULT, cases)
 
 
 @pytest.mark.parametrize("case", CLASSIFY_WRONG)

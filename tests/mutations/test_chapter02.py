@@ -8,19 +8,13 @@ TensorFlow once, not once per answer.
 """
 
 import pytest
+from conftest import graded_correct, renamed_answer
 
 from grading.checks import chapter02 as checks
 from grading.outcomes import Incorrect
 
 CHAPTER, SCRIPT = "02_tflite", "convert.py"
 END_OF_SCRIPT = "    sys.exit(main())\n"
-
-
-def graded_correct(check, answer, capsys, name):
-    """``check(answer)`` passes and says so."""
-    capsys.readouterr()
-    assert check(answer) is None
-    assert capsys.readouterr().out.endswith(f"{name}: correct\n")
 
 
 def reference_function(solved_files, name: str) -> str:
@@ -31,36 +25,15 @@ def reference_function(solved_files, name: str) -> str:
     return text[start:end] + "\n"
 
 
-def answer(reference: str, name: str, case: str, edits) -> str:
-    """``reference`` (a function's source) with each ``(old, new)`` of ``edits`` replaced (each ``old`` exactly once),
-    and the function renamed ``<name>__<case>``."""
-    for old, new in edits:
-        assert reference.count(old) == 1, f"{case}: {old!r} occurs {reference.count(old)} times in {name}, not once"
-        reference = reference.replace(old, new)
-    return reference.replace(f"def {name}(", f"def {name}__{case}(", 1)
-
-
-_shared: dict = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shared_processes_stopped():
-    """Stop the student processes of the shared submissions once this module's tests are done."""
-    yield
-    while _shared:
-        target, _ = _shared.popitem()[1]
-        target.close()
-
-
-def answers(submission, solved_files, name: str, cases: dict):
+def answers(submission, solved_files, shared, name: str, cases: dict):
     """The submission's ``convert.py`` (in one student process, made once per module) holding every answer of
     ``cases`` ({case: edits}) to exercise ``name`` as ``<name>__<case>``, added at the end of the script."""
-    if name not in _shared:
+    if name not in shared:
         reference = reference_function(solved_files, name)
-        extra = "".join("\n\n" + answer(reference, name, case, edits) for case, edits in cases.items())
+        extra = "".join("\n\n" + renamed_answer(reference, name, case, edits) for case, edits in cases.items())
         target = submission(CHAPTER, {SCRIPT: [(END_OF_SCRIPT, END_OF_SCRIPT + extra)]})
-        _shared[name] = target, target.module(CHAPTER, SCRIPT)
-    return _shared[name][1]
+        shared[name] = target, target.module(CHAPTER, SCRIPT)
+    return shared[name][1]
 
 
 # ------------------------------------------------------------------------------------------------------ convert
@@ -117,9 +90,9 @@ CONVERT_RIGHT = {
 
 
 @pytest.fixture
-def convert_answers(submission, solved_files):
+def convert_answers(submission, solved_files, shared_submissions):
     cases = {**{case: edits for case, (edits, _) in CONVERT_WRONG.items()}, **CONVERT_RIGHT}
-    return answers(submission, solved_files, "convert", cases)
+    return answers(submission, solved_files, shared_submissions, "convert", cases)
 
 
 @pytest.mark.parametrize("case", CONVERT_WRONG)
@@ -194,9 +167,9 @@ LOGITS_RIGHT = {
 
 
 @pytest.fixture
-def logits_answers(submission, solved_files):
+def logits_answers(submission, solved_files, shared_submissions):
     cases = {**{case: edits for case, (edits, _) in LOGITS_WRONG.items()}, **LOGITS_RIGHT}
-    return answers(submission, solved_files, "tflite_logits", cases)
+    return answers(submission, solved_files, shared_submissions, "tflite_logits", cases)
 
 
 @pytest.mark.parametrize("case", LOGITS_WRONG)

@@ -6,6 +6,7 @@ edits, imported once per test (the TF-Lite model loads in about 0.2 s; TensorFlo
 """
 
 import pytest
+from conftest import graded_correct
 
 from grading.checks import chapter03 as checks
 from grading.outcomes import Incorrect
@@ -17,13 +18,6 @@ IMPORTS = "import numpy as np\n"
 def handler(submission, edits):
     """The submission's handler module: the reference ``lambda_function.py`` with ``edits`` applied."""
     return submission(CHAPTER, {HANDLER: edits}).module(CHAPTER, HANDLER)
-
-
-def graded_correct(check, answer, capsys, name):
-    """``check(answer)`` passes and says so."""
-    capsys.readouterr()
-    assert check(answer) is None
-    assert capsys.readouterr().out.endswith(f"{name}: correct\n")
 
 
 # ------------------------------------------------------------------------------------------------------- softmax
