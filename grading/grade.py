@@ -29,8 +29,8 @@ import threading
 from pathlib import Path
 
 from grading import checks, outcomes
+from tutorial_support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 GRADED_TESTS = REPO_ROOT / "tests" / "graded"
 DEFAULT_TIMEOUT_S = 300
 # Variables the grader's test subprocess keeps; everything else (AWS credentials, tokens...) is left out. The

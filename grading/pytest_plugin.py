@@ -13,8 +13,7 @@ import pytest
 from grading import outcomes
 from grading.sandbox import DEFAULT_TIMEOUT_S
 from grading.targets import TARGETS, Target
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tutorial_support.paths import REPO_ROOT
 
 
 def pytest_addoption(parser):

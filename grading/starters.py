@@ -27,8 +27,8 @@ from pathlib import Path
 
 import nbformat
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SOLUTIONS = REPO_ROOT / "solutions"
+from tutorial_support.paths import REPO_ROOT, SOLUTIONS
+
 BEGIN, END, TASK, HINT = "# BEGIN SOLUTION", "# END SOLUTION", "# TASK:", "# HINT:"
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 DEFAULT_HINT = "fill in this exercise"

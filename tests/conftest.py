@@ -11,6 +11,7 @@ Every test runs with ``ALLOW_PRIVATE_URLS=1`` (the handler's opt-in for local us
 import gzip
 import http.server
 import io
+import json
 import logging
 import threading
 import time
@@ -178,6 +179,29 @@ def captured_request_log():
     finally:
         lambda_function.request_log.removeHandler(handler)
         lambda_function.request_log.setLevel(level)
+
+
+def ask(url: str, event=None) -> dict:
+    """The handler's answer to ``event`` (default: a payload-2.0 event asking for ``url``): {"status": int, **body}."""
+    import lambda_function
+
+    from tutorial_support.events import url_event
+
+    response = lambda_function.lambda_handler(event or url_event(url), None)
+    return {"status": response["statusCode"], **json.loads(response["body"])}
+
+
+def assert_refused(answer: dict, code: str, status: int = 422) -> None:
+    """``answer`` (from ``ask``) is the documented error ``code`` with ``status``."""
+    assert (answer["status"], answer.get("error", {}).get("code")) == (status, code), answer
+    assert answer["error"]["status"] == status
+
+
+def assert_next_good_request_answered(image_host: str, monkeypatch) -> None:
+    """The same warm handler still answers a good request (a real pants photo, private addresses allowed)."""
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "1")
+    answer = ask(f"{image_host}/samples/{PANTS}")
+    assert (answer["status"], answer["top_class"]) == (200, "pants"), answer
 
 
 # --------------------------------------------------------------------------------------------- mutation tests

@@ -17,29 +17,16 @@ import urllib.parse
 import lambda_function
 import pytest
 import safe_download
-from conftest import ImageHost, captured_request_log
-
-from tutorial_support.events import url_event
+from conftest import ImageHost, ask, assert_next_good_request_answered, assert_refused, captured_request_log
 
 PANTS = "/samples/pants/0257eb81-f3d3-4704-8299-8b6ab20f1ed4.jpg"
 SECRET_ENV = "SENTINEL-SECRET-VALUE-7f3a"
 
 
-def ask(url: str) -> dict:
-    """The handler's answer to a payload-2.0 event asking for ``url``: {"status": int, **body}."""
-    response = lambda_function.lambda_handler(url_event(url), None)
-    return {"status": response["statusCode"], **json.loads(response["body"])}
 
 
-def assert_refused(answer: dict, code: str, status: int = 422) -> None:
-    assert (answer["status"], answer.get("error", {}).get("code")) == (status, code), answer
-    assert answer["error"]["status"] == status
 
 
-def assert_next_good_request_answered(image_host: str, monkeypatch) -> None:
-    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "1")
-    answer = ask(image_host + PANTS)
-    assert (answer["status"], answer["top_class"]) == (200, "pants"), answer
 
 
 @pytest.fixture
