@@ -111,7 +111,9 @@ def prepare_models(work: Path) -> tuple[dict[str, Path], dict[str, str]]:
 def run_worker(python: Path, args: dict, timeout_s: float = 600) -> dict:
     """Start one ``bench_worker.py`` process and return what it measured. Raises RuntimeError if it fails."""
     args = dict(args, t_spawn=time.time())
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONDONTWRITEBYTECODE="1")
+    # ALLOW_PRIVATE_URLS=1: the handler's photos are served on 127.0.0.1 (serve_directory), which the handler refuses
+    # unless told it runs locally (safe_download.py). Set here, for the worker only, as load_test.py sets it for serve.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONDONTWRITEBYTECODE="1", ALLOW_PRIVATE_URLS="1")
     done = subprocess.run([str(python), str(HERE / "bench_worker.py"), json.dumps(args)], env=env,
                           capture_output=True, text=True, timeout=timeout_s)
     if done.returncode != 0:

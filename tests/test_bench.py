@@ -70,7 +70,10 @@ def test_worker_measures_litert_in_a_fresh_process(tmp_path):
     assert np.allclose(result["logits"], expected, atol=1e-5)
 
 
-def test_worker_splits_a_real_handler_call(tmp_path, image_host):
+def test_worker_splits_a_real_handler_call(tmp_path, image_host, monkeypatch):
+    # make bench runs without ALLOW_PRIVATE_URLS in its environment, and its photos are served on 127.0.0.1: the
+    # worker must opt in itself (it did not, and the handler's row was skipped with destination_refused).
+    monkeypatch.delenv("ALLOW_PRIVATE_URLS", raising=False)
     samples = sorted(SAMPLES_DIR.rglob("*.jpg"))[:3]
     urls = [f"{image_host}/samples/{p.relative_to(SAMPLES_DIR).as_posix()}" for p in samples]
     event = json.dumps(url_event(None))
