@@ -6,7 +6,9 @@ Inside Lambda (and inside the base image's emulator, ``aws-lambda-rie``), the ru
 ``/error``) returns the handler's answer. ``RuntimeAPI`` is that API on 127.0.0.1, with only those endpoints
 and ``/runtime/init/error``, as documented at docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html.
 ``run_task_root`` starts Lambda's Python (3.13) on a task root, in a process whose ``sys.path`` holds only the
-task root, the standard library and the runtime client: what a handler sees in the image. ``load_handler`` imports a
+task root, the standard library and the runtime client: what a handler sees in the image; with ``user=NOBODY`` (when
+this process is root) it runs as a user that owns none of the files, as Lambda runs the image, so that files only
+their owner may read fail as they fail on Lambda. ``load_handler`` imports a
 handler in this process the way Lambda's runtime does (the task root first on ``sys.path``), for local callers that
 need no separate process: ``make demo``, ``make serve``, the benchmarks and the notebooks.
 """
@@ -22,6 +24,7 @@ import os
 import platform
 import queue
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -34,6 +37,9 @@ from pathlib import Path
 AWSLAMBDARIC = "awslambdaric==4.2.2"  # the runtime interface client in public.ecr.aws/lambda/python:3.13
 API = "/2018-06-01/runtime"
 DEFAULT_HANDLER = "lambda_function.lambda_handler"  # the image's CMD: module.function
+# The user and group a task root is run as to see it as Lambda's user does (a user that owns none of the image's
+# files, and is in none of their groups): nobody, 65534 on Debian, Ubuntu and Amazon Linux.
+NOBODY = 65534
 
 
 def handler_module(task_root: Path, handler: str = DEFAULT_HANDLER):
@@ -265,14 +271,75 @@ def runtime_client() -> Path:
     return target
 
 
+def cannot_switch_user() -> str | None:
+    """Why this process cannot start another as a different user (it is not root), or None when it can."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return ("this process is not root, so it cannot start the function as another user (Lambda's user owns "
+                "none of the image's files; run the tests as root, e.g. in a container, to see the image as it does)")
+    return None
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Whether a user that is neither ``path``'s owner nor in its group can reach it: search (``x``) permission on
+    every folder above it, and read permission on it (and search permission when it is a folder)."""
+    path = Path(path).absolute()
+    for folder in reversed(path.parents):
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            return False
+    needed = stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0)
+    return path.stat().st_mode & needed == needed
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_copy(folder: Path) -> Path:
+    """A copy of ``folder`` (hard links where the file system allows) in a new folder any user can reach, removed
+    when this process exits; its files keep their own modes. Without its ``site-packages`` and ``test`` folders
+    (the function's Python runs with ``-S``, and never imports the test suite)."""
+    import atexit
+
+    parent = Path(tempfile.mkdtemp(prefix="lambda-user-"))
+    parent.chmod(0o755)
+    atexit.register(shutil.rmtree, parent, True)
+
+    def link(source, target):
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+    copy = parent / folder.name
+    shutil.copytree(folder, copy, symlinks=True, copy_function=link,
+                    ignore=shutil.ignore_patterns("site-packages", "test"))
+    return copy
+
+
+def _python_for(python: str) -> tuple[str, dict[str, str]]:
+    """``(executable, environment)`` that runs ``python`` for a user who cannot reach it where it is installed (under
+    a home folder such as ``/root/.pyenv``): its installation copied where that user can, and ``LD_LIBRARY_PATH``
+    pointing at the copy's ``lib`` (a ``--enable-shared`` build's RUNPATH names the original folder)."""
+    if reachable_by_others(Path(python)):
+        return python, {}
+    prefix = Path(subprocess.run([python, "-c", "import sys; print(sys.base_prefix)"], capture_output=True,
+                                 text=True, check=True, timeout=60).stdout.strip())
+    copy = _shared_copy(prefix)
+    return str(copy / Path(python).resolve().relative_to(prefix.resolve())), {"LD_LIBRARY_PATH": str(copy / "lib")}
+
+
 @contextmanager
 def run_task_root(task_root: Path, handler: str, python: str, environment: dict | None = None,
-                  site_packages: Path | None = None):
+                  site_packages: Path | None = None, user: int | None = None):
     """Start ``python -m awslambdaric <handler>`` on ``task_root`` against a ``RuntimeAPI``; yield the API.
 
     The process sees only the task root, the standard library and the runtime client: ``-I -S`` (no site-packages,
     no ``PYTHON*`` variables), an environment with nothing from this one but ``PATH``, and the task root as its
     working directory. It is stopped on exit.
+
+    With ``user`` (``NOBODY``), the process runs as that user and group, with no other groups: Lambda too runs the
+    image as a user that is not root ("The default Lambda user must be able to read all the files required to run
+    your function code", docs.aws.amazon.com/lambda/latest/dg/images-create.html), so a file of the task root that
+    only its owner may read cannot be read, as on Lambda. Python and the runtime client are
+    copied where that user can reach them when they are installed where it cannot (a home folder); the task root
+    must be reachable already (``reachable_by_others``; ``task_root.reproduce`` makes the image's ``/`` and its
+    folders ``drwxr-xr-x``, as in an image).
 
     Args:
         task_root: the folder that stands for ``/var/task``.
@@ -281,10 +348,27 @@ def run_task_root(task_root: Path, handler: str, python: str, environment: dict 
         environment: more environment variables for the function.
         site_packages: the folder standing for the image's ``/var/lang/lib/python3.13/site-packages``, where a
             ``pip install`` without ``--target`` puts packages (after the task root on ``sys.path``, as in Lambda).
+        user: a user id to run the function as (its group id too), or None for this process's own.
+
+    Raises:
+        PermissionError: ``user`` is given and this process is not root (``cannot_switch_user``), or that user
+            cannot reach ``task_root``.
     """
+    extra_env, switch = {}, {}
+    if user is not None:
+        if reason := cannot_switch_user():
+            raise PermissionError(reason)
+        if not reachable_by_others(Path(task_root)):
+            raise PermissionError(f"user {user} cannot reach the task root {task_root}: a folder on the way lets "
+                                  "only its owner in; assemble it under a folder any user can search (tempfile's "
+                                  "default folder, chmod 755)")
+    runtime = runtime_client()
+    if user is not None:
+        python, extra_env = _python_for(python)
+        runtime = runtime if reachable_by_others(runtime) else _shared_copy(runtime)
+        switch = {"user": user, "group": user, "extra_groups": []}
     api = RuntimeAPI()
     threading.Thread(target=api.serve_forever, daemon=True).start()
-    runtime = runtime_client()
     after = [str(p) for p in (site_packages, runtime) if p is not None]
     bootstrap = (f"import sys; sys.path[:0] = [{str(task_root)!r}]; sys.path += {after!r}; "
                  "from awslambdaric.__main__ import main; main(sys.argv)")
@@ -292,10 +376,10 @@ def run_task_root(task_root: Path, handler: str, python: str, environment: dict 
            "AWS_LAMBDA_RUNTIME_API": api.address, "LAMBDA_TASK_ROOT": str(task_root), "_HANDLER": handler,
            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13", "AWS_LAMBDA_FUNCTION_NAME": "clothing-model",
            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-           "AWS_REGION": "us-east-1", **(environment or {})}
+           "AWS_REGION": "us-east-1", **extra_env, **(environment or {})}
     log = tempfile.TemporaryFile()
     process = subprocess.Popen([python, "-I", "-S", "-c", bootstrap, handler], cwd=task_root, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+                               stdout=log, stderr=subprocess.STDOUT, **switch)
     api.alive = lambda: process.poll() is None
     api.output = lambda: (log.seek(0), log.read().decode(errors="replace"))[1]
     try:

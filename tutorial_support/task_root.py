@@ -8,15 +8,22 @@ order, as Docker follows them: ``COPY`` copies from the build context (the repos
 ``.dockerignore``, with Docker's rules for the destination (a file copied to a folder that exists, or to a path that
 ends with ``/``, goes into it; otherwise the destination is the file's new name); a ``RUN pip install`` installs the
 same wheels pip would pick inside the image (``lambda_wheels.install``), into ``--target`` or, without it, into the
-runtime's site-packages; other ``RUN`` commands are listed as not reproduced. The base image's own folders
-(``/var/task``, ``/var/runtime``, the runtime's site-packages, ``/tmp``) exist from the start, and its variables
-(``LAMBDA_TASK_ROOT``, ``LAMBDA_RUNTIME_DIR``) and working directory (``WORKDIR /var/task``) are set, so relative
-paths in ``COPY`` and ``RUN`` are read from there. The tests run the handler from such a folder under Python 3.13
-through ``awslambdaric``, the runtime interface client of the base image (``tutorial_support/lambda_runtime.py``).
+runtime's site-packages; a ``RUN chmod`` changes the modes it names; other ``RUN`` commands are listed as not
+reproduced. The base image's own folders (``/var/task``, ``/var/runtime``, the runtime's site-packages, ``/tmp``)
+exist from the start, and its variables (``LAMBDA_TASK_ROOT``, ``LAMBDA_RUNTIME_DIR``) and working directory
+(``WORKDIR /var/task``) are set, so relative paths in ``COPY`` and ``RUN`` are read from there. The tests run the
+handler from such a folder under Python 3.13 through ``awslambdaric``, the runtime interface client of the base image
+(``tutorial_support/lambda_runtime.py``).
 
-Only what a Lambda Dockerfile of this tutorial needs is understood: one stage, ``FROM``, ``ARG``/``ENV``
-(``${VAR}`` and ``$VAR``), ``WORKDIR``, ``COPY``/``ADD`` of local files (wildcards too), ``RUN``, ``CMD``,
-``ENTRYPOINT``.
+File modes are Docker's: ``COPY`` keeps the mode each file has in the build context (a checkout made under umask 077
+has ``-rw-------`` files; ``reproduce(checkout_umask=0o077)`` copies as if the context had been checked out so),
+unless ``--chmod`` gives one; folders ``COPY`` creates for a destination are ``drwxr-xr-x``; ``pip install`` runs
+under umask 022, as a ``RUN`` does. Lambda runs the function as a non-root user, which can read only what "other"
+may read (``unreadable``), while a local run as root (the base image's emulator) reads everything.
+
+Only what a Lambda Dockerfile of this tutorial needs is understood: one stage, ``FROM`` (with a tag and a digest),
+``ARG``/``ENV`` (``${VAR}`` and ``$VAR``), ``WORKDIR``, ``COPY``/``ADD`` of local files (wildcards too, ``--chmod``),
+``RUN`` (``pip install`` and ``chmod``), ``CMD``, ``ENTRYPOINT``.
 """
 
 from __future__ import annotations
@@ -31,8 +38,10 @@ import posixpath
 import re
 import shlex
 import shutil
+import stat
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -50,8 +59,14 @@ SITE_PACKAGES = f"/var/lang/lib/python{lambda_wheels.LAMBDA_PYTHON}/site-package
 # Where `pip install --user` would put packages when the build runs as root (not on Lambda's sys.path).
 USER_SITE = f"/root/.local/lib/python{lambda_wheels.LAMBDA_PYTHON}/site-packages"
 BASE_FOLDERS = (TASK_ROOT, BASE_ENV["LAMBDA_RUNTIME_DIR"], SITE_PACKAGES, "/tmp")  # folders the base image has
+FOLDER_MODE = 0o755  # what Docker gives the folders it creates for a COPY destination, and the base image's own
+RUN_UMASK = 0o022  # the umask of a RUN step (what pip install's files get)
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 _GLOB = re.compile(r"[*?\[]")
+_CHMOD_OPTIONS = {"-R": "recursive", "--recursive": "recursive", "-f": None, "--silent": None, "--quiet": None,
+                  "-v": None, "--verbose": None, "-c": None, "--changes": None, "--preserve-root": None,
+                  "--no-preserve-root": None}
+_SYMBOLIC_MODE = re.compile(r"[ugoa]*(?:[-+=](?:[rwxXst]*|[ugo]))+")
 # pip install options that take a value (the value is not a package name); the paths among them are made absolute.
 _PIP_PATH_OPTIONS = {"-r": "--requirement", "--requirement": "--requirement", "-c": "--constraint",
                      "--constraint": "--constraint", "-t": "--target", "--target": "--target", "--prefix": "--prefix",
@@ -83,15 +98,21 @@ class Image:
     """What the reader learnt from a Dockerfile.
 
     Attributes:
-        base: the ``FROM`` image reference; ``None`` when there is no ``FROM``.
+        base: the ``FROM`` image's name and tag (``public.ecr.aws/lambda/python:3.13``), without its digest;
+            ``None`` when there is no ``FROM``.
+        digest: the digest the ``FROM`` pins the image to (``sha256:...``, written ``name:tag@sha256:...``), or None.
         instructions: every instruction, in order, variables expanded.
         copies: ``(sources, destination)`` of each ``COPY``/``ADD``, sources relative to the build context,
             destination an absolute path in the image (ending with ``/`` when it was written so).
+        copy_modes: the ``--chmod`` of each ``COPY``/``ADD`` (``"0644"``, ``"a+rX"``), in the order of ``copies``;
+            None where it has none (the files keep the build context's modes).
+        chmods: ``(mode, paths, recursive)`` of each ``chmod`` in a ``RUN``: the mode as written, the paths absolute
+            (read from the ``WORKDIR`` of their ``RUN``; shell wildcards kept), ``-R`` given.
         pip_installs: the argv (after ``install``) of each ``pip install`` in a ``RUN``; the paths given to
             ``--requirement``, ``--constraint``, ``--target``, ``--prefix``, ``--root`` are absolute (read from the
             ``WORKDIR`` of their ``RUN``), each option and its value two words.
-        steps: ``(kind, index, line)`` in Dockerfile order, ``kind`` ``"copy"`` (``copies[index]``) or ``"pip"``
-            (``pip_installs[index]``).
+        steps: ``(kind, index, line)`` in Dockerfile order, ``kind`` ``"copy"`` (``copies[index]``), ``"pip"``
+            (``pip_installs[index]``) or ``"chmod"`` (``chmods[index]``).
         cmd: the ``CMD`` as a list (exec form) or a string (shell form); ``None`` when absent.
         entrypoint: the ``ENTRYPOINT`` likewise.
         env: the variables the Dockerfile's ``ENV`` instructions set (they stay in the image, for the function),
@@ -101,8 +122,11 @@ class Image:
     """
 
     base: str | None = None
+    digest: str | None = None
     instructions: list[Instruction] = field(default_factory=list)
     copies: list[tuple[list[str], str]] = field(default_factory=list)
+    copy_modes: list[str | None] = field(default_factory=list)
+    chmods: list[tuple[str, list[str], bool]] = field(default_factory=list)
     pip_installs: list[list[str]] = field(default_factory=list)
     steps: list[tuple[str, int, int]] = field(default_factory=list)
     cmd: list[str] | str | None = None
@@ -153,11 +177,13 @@ class Build:
         problems: why ``docker build`` would fail, or copy less than the Dockerfile means, one sentence each
             (``"line N: ..."``); empty when the build goes through.
         sources: ``{absolute path in the image: path in the build context}`` of every file ``COPY`` put there.
+        lines: ``{absolute path in the image: line of the COPY that put it there}``, for the same files.
     """
 
     root: Path
     problems: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
 
     @property
     def task_root(self) -> Path:
@@ -247,6 +273,107 @@ def _pip_words(command: str) -> list[str] | None:
     return None
 
 
+def _chmod_words(command: str) -> tuple[str, list[str], bool] | None:
+    """``(mode, paths, recursive)`` when ``command`` is a ``chmod`` (``chmod``, ``/bin/chmod``) of a mode this reader
+    understands (``chmod_mode``); None otherwise (``--reference``, a mode it cannot read: not reproduced)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if not words or PurePosixPath(words[0]).name != "chmod":
+        return None
+    recursive, rest = False, []
+    for word in words[1:]:
+        if word in _CHMOD_OPTIONS and not rest:
+            recursive = recursive or _CHMOD_OPTIONS[word] == "recursive"
+        elif word.startswith("--") and not rest:
+            return None  # --reference=FILE and other options: not reproduced
+        else:
+            rest.append(word)
+    if len(rest) < 2:
+        return None
+    try:
+        chmod_mode(rest[0], 0o644, False)
+    except ValueError:
+        return None
+    return rest[0], rest[1:], recursive
+
+
+def chmod_mode(spec: str, mode: int, is_folder: bool, umask: int = RUN_UMASK) -> int:
+    """The permission bits a file of permission bits ``mode`` gets from ``chmod spec`` (or ``COPY --chmod=spec``).
+
+    Args:
+        spec: an octal mode (``644``, ``0644``, ``0755``), or a symbolic one as chmod(1) reads it (``a+r``,
+            ``a+rX``, ``u=rw,go=r``; ``X`` adds execute only to folders and to files that have some execute bit;
+            with no ``ugoa`` before the operator, the bits of ``umask`` are left alone).
+        mode: the permission bits now (``st_mode & 0o7777``).
+        is_folder: whether it is a folder (for ``X``).
+        umask: the umask of the ``RUN`` (022 in Docker).
+
+    Returns:
+        the new permission bits.
+
+    Raises:
+        ValueError: ``spec`` is not a mode.
+
+    Source: chmod(1), and https://docs.docker.com/reference/dockerfile/#copy---chmod (octal; symbolic since the
+    Dockerfile frontend 1.14).
+    """
+    if re.fullmatch(r"[0-7]{1,4}", spec):
+        return int(spec, 8)
+    mode &= 0o7777
+    classes = {"u": 0o4700, "g": 0o2070, "o": 0o1007}
+    for clause in spec.split(","):
+        if not _SYMBOLIC_MODE.fullmatch(clause):
+            raise ValueError(f"not a file mode: {spec!r}")
+        who = re.match(r"[ugoa]*", clause)[0]
+        affected = 0
+        for letter in who.replace("a", "ugo"):
+            affected |= classes[letter]
+        for operator, perms in re.findall(r"([-+=])([ugo]|[rwxXst]*)", clause[len(who):]):
+            if perms in ("u", "g", "o"):  # another class's bits: g=u
+                triple = (mode >> {"u": 6, "g": 3, "o": 0}[perms]) & 0o7
+                bits = triple * 0o111
+            else:
+                bits = 0
+                for perm in perms:
+                    if perm != "X" or is_folder or mode & 0o111:
+                        bits |= {"r": 0o444, "w": 0o222, "x": 0o111, "X": 0o111, "s": 0o6000, "t": 0o1000}[perm]
+            value = bits & affected if affected else bits & ~umask
+            if operator == "+":
+                mode |= value
+            elif operator == "-":
+                mode &= ~value
+            else:  # =: the classes named lose every other bit (all of them when none is named)
+                mode = (mode & ~affected & 0o7777 if affected else 0) | value
+    return mode
+
+
+def unreadable(root: Path, image_path: str) -> str | None:
+    """Why Lambda's user could not read the file ``image_path`` of the image under ``root``, or None when it can.
+
+    Lambda runs the function as a user that is neither the files' owner (root, who ran the build) nor in their group,
+    so what counts is what "other" may do: search (``x``) every folder on the way, list (``r``) the folder of a Python
+    module (the import system lists it), and read (``r``) the file ("The default Lambda user must be able to read all
+    the files required to run your function code", docs.aws.amazon.com/lambda/latest/dg/images-create.html).
+
+    Returns:
+        ``"/var/task/lambda_function.py is -rw-------"`` (the first path on the way that stops it), or None.
+    """
+    path = PurePosixPath(posixpath.normpath(image_path))
+    for folder in [*reversed(path.parents)]:
+        local = in_root(root, str(folder))
+        if not local.is_dir():
+            return None  # not there at all: another check says so
+        needed = stat.S_IXOTH | (stat.S_IROTH if folder == path.parent and path.suffix == ".py" else 0)
+        if local.stat().st_mode & needed != needed:
+            return f"{folder} is {stat.filemode(local.stat().st_mode)}"
+    local = in_root(root, str(path))
+    if local.exists() and not local.stat().st_mode & stat.S_IROTH:
+        return f"{path} is {stat.filemode(local.stat().st_mode)}"
+    return None
+
+
 def parse(dockerfile: Path | str) -> Image:
     """Read a Dockerfile (a path, or its text) with ``dockerfile-parse``.
 
@@ -266,7 +393,8 @@ def parse(dockerfile: Path | str) -> Image:
             if image.base is not None:
                 raise DockerfileError(f"line {line}: a second FROM (multi-stage builds are not reproduced here)")
             words = [w for w in args.split() if not w.startswith("--")]  # FROM --platform=... image [AS name]
-            image.base = words[0] if words else ""
+            image.base, _, digest = (words[0] if words else "").partition("@")
+            image.digest = digest or None
         elif keyword in ("ENV", "ARG"):
             words = shlex.split(args)
             if keyword == "ENV" and words and "=" not in words[0]:  # the old form: ENV NAME value with spaces
@@ -294,14 +422,21 @@ def parse(dockerfile: Path | str) -> Image:
             absolute = _absolute(destination, workdir)
             if destination in (".", "./") or destination.endswith(("/.", "/")):
                 absolute = absolute.rstrip("/") + "/"
+            modes = [f.split("=", 1)[1] if "=" in f else "" for f in flags if f.split("=", 1)[0] == "--chmod"]
             image.steps.append(("copy", len(image.copies), line))
             image.copies.append(([posixpath.normpath(p) for p in paths[:-1]], absolute))
+            image.copy_modes.append(modes[-1] if modes else None)
         elif keyword == "RUN":
             for command in re.split(r"\s*(?:&&|;|\|\|)\s*", args):
                 words = _pip_words(command)
+                chmod = _chmod_words(command)
                 if words is not None:
                     image.steps.append(("pip", len(image.pip_installs), line))
                     image.pip_installs.append(_pip_argv(words, workdir))
+                elif chmod is not None:
+                    mode, paths, recursive = chmod
+                    image.steps.append(("chmod", len(image.chmods), line))
+                    image.chmods.append((mode, [_absolute(path, workdir) for path in paths], recursive))
                 elif command.strip():
                     image.not_reproduced.append(command)
         elif keyword == "CMD":
@@ -380,10 +515,75 @@ def _link_tree(source: Path, target: Path) -> None:
     shutil.copytree(source, target, dirs_exist_ok=True, copy_function=link, symlinks=True)
 
 
+@contextmanager
+def _run_umask():
+    """The umask of a ``RUN`` step (022) around a step reproduced in this process, whatever this process's own."""
+    previous = os.umask(RUN_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _make_folders(root: Path, image_folder: str) -> None:
+    """Create the folder ``image_folder`` (absolute in the image) under ``root`` and each missing one above it,
+    ``drwxr-xr-x`` as Docker creates them, whatever this process's umask."""
+    path = in_root(root, image_folder)
+    missing = [folder for folder in [path, *path.parents] if folder != root and root in folder.parents
+               and not folder.exists()]
+    for folder in reversed(missing):
+        folder.mkdir()
+        folder.chmod(FOLDER_MODE)
+
+
+def _own_copy(path: Path) -> None:
+    """Give ``path`` a file of its own when it is hard-linked (from the install cache) before its mode changes, as
+    a layer copies a file up before changing it."""
+    if path.is_file() and not path.is_symlink() and path.stat().st_nlink > 1:
+        copy = path.with_name(path.name + ".copy-up")
+        shutil.copy2(path, copy)
+        copy.replace(path)
+
+
+def _chmod(build: Build, mode: str, paths: list[str], recursive: bool, line: int) -> None:
+    """Reproduce ``RUN chmod [-R] mode paths`` in ``build.root``; a path that does not exist is a problem (chmod
+    fails, so the RUN and the build stop)."""
+    for image_path in paths:
+        local = in_root(build.root, image_path)
+        if _GLOB.search(image_path):  # the shell expands it; with no match chmod gets the pattern itself
+            found = sorted(build.root.glob(PurePosixPath(posixpath.normpath(image_path)).relative_to("/").as_posix()))
+        else:
+            found = [local] if local.exists() or local.is_symlink() else []
+        if not found:
+            build.problems.append(f"line {line}: RUN chmod {mode} {image_path}: no such file or folder in the image "
+                                  "at this step, so chmod fails and docker build stops there")
+            continue
+        for path in found:
+            for item in ([path, *sorted(path.rglob("*"))] if recursive and path.is_dir() else [path]):
+                if item.is_symlink():
+                    continue  # chmod -R leaves symbolic links alone
+                _own_copy(item)
+                item.chmod(chmod_mode(mode, item.stat().st_mode, item.is_dir()))
+
+
+def _checked_out_mode(source: Path, umask: int | None) -> int | None:
+    """The permission bits ``source`` would have in a git checkout made under ``umask`` (git writes 0666 or, for an
+    executable, 0777, less the umask), or None for ``umask`` None (its own bits)."""
+    if umask is None:
+        return None
+    return (0o777 if source.stat().st_mode & 0o111 else 0o666) & ~umask
+
+
 def _install(requirements: Path | None, packages: list[str], target: Path, architecture: str,
              cache: Path | None) -> None:
-    """``lambda_wheels.install`` into ``target``; with ``cache``, each distinct install is made once there and
-    linked in after."""
+    """``lambda_wheels.install`` into ``target`` under a ``RUN``'s umask (022); with ``cache``, each distinct install
+    is made once there and linked in after."""
+    with _run_umask():
+        _install_files(requirements, packages, target, architecture, cache)
+
+
+def _install_files(requirements: Path | None, packages: list[str], target: Path, architecture: str,
+                   cache: Path | None) -> None:
     if cache is None:
         lambda_wheels.install(requirements, target, architecture, extra=tuple(packages))
         return
@@ -399,9 +599,10 @@ def _install(requirements: Path | None, packages: list[str], target: Path, archi
 
 
 def reproduce(image: Image, context: Path, root: Path, architecture: str = "x86_64", install: bool = True,
-              cache: Path | None = None) -> Build:
-    """Follow the ``COPY`` and ``pip install`` steps of ``image`` in order, into ``root`` (the image's ``/``), and
-    say what ``docker build`` would stop on instead of stopping at the first.
+              cache: Path | None = None, checkout_umask: int | None = None) -> Build:
+    """Follow the ``COPY``, ``pip install`` and ``chmod`` steps of ``image`` in order, into ``root`` (the image's
+    ``/``), with the file modes Docker would give, and say what ``docker build`` would stop on instead of stopping at
+    the first.
 
     Args:
         image: the parsed Dockerfile (``parse``).
@@ -411,21 +612,36 @@ def reproduce(image: Image, context: Path, root: Path, architecture: str = "x86_
             install --platform`` asks for another machine's).
         install: False to skip the ``pip install`` steps (only the files copied).
         cache: a folder where each distinct ``pip install`` is kept and reused (linked in), or None.
+        checkout_umask: copy the build context's files with the modes a git checkout made under this umask would
+            give them (``0o077``: ``-rw-------``, folders ``drwx------``), to see the image a learner with that
+            umask builds; None: with the modes they have here.
 
     Returns:
         a ``Build``: its ``problems`` name each ``COPY`` source that does not exist or that ``.dockerignore``
-        leaves out of the context, several sources copied to a destination that is not a folder, and each ``pip
-        install --requirement`` of a file that is not in the image at that step.
+        leaves out of the context, several sources copied to a destination that is not a folder, a ``--chmod`` that
+        is not a mode, each ``pip install --requirement`` of a file that is not in the image at that step, and each
+        ``chmod`` of a path that is not there.
 
     Raises:
         RuntimeError: pip failed (see ``lambda_wheels``).
     """
     context, build, rules = Path(context), Build(Path(root)), context_rules(Path(context))
+    build.root.chmod(FOLDER_MODE)  # an image's / is drwxr-xr-x
     for folder in BASE_FOLDERS:
-        in_root(build.root, folder).mkdir(parents=True, exist_ok=True)
+        _make_folders(build.root, folder)
     for kind, index, line in image.steps:
-        if kind == "copy":
+        if kind == "chmod":
+            _chmod(build, *image.chmods[index], line)
+        elif kind == "copy":
             sources, destination = image.copies[index]
+            copy_mode = image.copy_modes[index] if index < len(image.copy_modes) else None
+            if copy_mode is not None:
+                try:
+                    chmod_mode(copy_mode, 0o644, False)
+                except ValueError:
+                    build.problems.append(f"line {line}: COPY --chmod={copy_mode}: not a file mode (an octal "
+                                          "number such as 0644, or a symbolic mode such as a+rX)")
+                    copy_mode = None
             target = in_root(build.root, destination)
             named = []
             for source in sources:
@@ -446,9 +662,21 @@ def reproduce(image: Image, context: Path, root: Path, architecture: str = "x86_
                         image_path = posixpath.join(destination, PurePosixPath(file).name) if into_folder \
                             else destination
                     dest = in_root(build.root, image_path)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    if (context / name).is_dir():  # the folders inside the source keep their modes
+                        _copy_folders(context / name, PurePosixPath(file).relative_to(name).parent, build.root,
+                                      destination, copy_mode, checkout_umask)
+                    else:
+                        _make_folders(build.root, posixpath.dirname(image_path))
+                    if dest.exists() or dest.is_symlink():
+                        dest.unlink()  # never write through a hard link into the install cache
                     shutil.copy2(context / file, dest)
+                    mode = _checked_out_mode(context / file, checkout_umask)
+                    if copy_mode is not None:
+                        mode = chmod_mode(copy_mode, dest.stat().st_mode if mode is None else mode, False)
+                    if mode is not None:
+                        dest.chmod(mode)
                     build.sources[posixpath.normpath(image_path)] = file
+                    build.lines[posixpath.normpath(image_path)] = line
         else:
             argv = image.pip_installs[index]
             options = pip_options(argv)
@@ -470,9 +698,27 @@ def reproduce(image: Image, context: Path, root: Path, architecture: str = "x86_
     return build
 
 
+def _copy_folders(source: Path, inside: PurePosixPath, root: Path, destination: str, copy_mode: str | None,
+                  checkout_umask: int | None) -> None:
+    """Create the folders of a folder ``COPY``: the destination (``drwxr-xr-x`` where missing), then each folder
+    ``inside`` the source, with the source folder's mode (or the ``--chmod``, which Docker gives folders too)."""
+    _make_folders(root, destination)
+    folder, image_folder = source, PurePosixPath(posixpath.normpath(destination))
+    for part in inside.parts:
+        folder, image_folder = folder / part, image_folder / part
+        local = in_root(root, str(image_folder))
+        if local.is_dir():
+            continue
+        local.mkdir()
+        mode = _checked_out_mode(folder, checkout_umask)
+        mode = folder.stat().st_mode & 0o7777 if mode is None else mode
+        local.chmod(chmod_mode(copy_mode, mode, True) if copy_mode is not None else mode)
+
+
 def assemble(dockerfile: Path | str, context: Path, root: Path, architecture: str = "x86_64",
-             install: bool = True, cache: Path | None = None) -> tuple[Image, Path]:
-    """Reproduce the Dockerfile's ``COPY`` and ``pip install`` steps into ``root`` (the image's ``/``).
+             install: bool = True, cache: Path | None = None,
+             checkout_umask: int | None = None) -> tuple[Image, Path]:
+    """Reproduce the Dockerfile's ``COPY``, ``pip install`` and ``chmod`` steps into ``root`` (the image's ``/``).
 
     Args:
         dockerfile: the Dockerfile (path or text).
@@ -480,7 +726,7 @@ def assemble(dockerfile: Path | str, context: Path, root: Path, architecture: st
         root: an empty folder that stands for the image's ``/``.
         architecture: ``"x86_64"`` or ``"arm64"``: the wheels installed are those for Lambda on it.
         install: False to skip the ``pip install`` steps (only the files copied).
-        cache: see ``reproduce``.
+        cache, checkout_umask: see ``reproduce``.
 
     Returns:
         (the parsed ``Image``, the task root: ``root/var/task``).
@@ -490,7 +736,7 @@ def assemble(dockerfile: Path | str, context: Path, root: Path, architecture: st
         RuntimeError: pip failed (see ``lambda_wheels``).
     """
     image = parse(dockerfile)
-    build = reproduce(image, Path(context), Path(root), architecture, install, cache)
+    build = reproduce(image, Path(context), Path(root), architecture, install, cache, checkout_umask)
     if build.problems:
         raise DockerfileError("\n".join(build.problems))
     return image, build.task_root

@@ -3,8 +3,9 @@
 (``tutorial_support.lambda_runtime``).
 
 ``check_dockerfile`` reads the Dockerfile the way ``docker build`` would follow it (the base image's
-``WORKDIR /var/task`` and ``LAMBDA_TASK_ROOT``, Docker's rules for ``COPY`` destinations, the build context's
-``.dockerignore``) and lists every fault it finds at once. ``check_task_root`` builds the task root and runs it.
+``WORKDIR /var/task`` and ``LAMBDA_TASK_ROOT``, Docker's rules for ``COPY`` destinations and file modes, the build
+context's ``.dockerignore``) and lists every fault it finds at once. ``check_task_root`` builds the task root and runs
+it, as a user that owns none of its files where it can (as Lambda runs the image).
 """
 
 from __future__ import annotations
@@ -44,7 +45,13 @@ START_ERRORS = {
     "Runtime.HandlerNotFound": "the module has no function of the name CMD gives",
     "FileNotFoundError": "a file the handler opens when it is imported is not where it looks for it: COPY it into "
                          "${LAMBDA_TASK_ROOT}, beside the handler",
+    "PermissionError": "Lambda runs the function as a non-root user, which cannot read a file that only its owner "
+                       "may read: COPY keeps the modes of your checkout; RUN chmod 0644 on the files after the COPY "
+                       "(or COPY --chmod=0644)",
 }
+# The umask the first check assumes the learner's clone was made under: the strictest common one (hardened Linux,
+# some university machines), which gives -rw------- files; COPY keeps those modes unless the Dockerfile sets them.
+CHECKOUT_UMASK = 0o077
 START_ERROR_OTHERWISE = ("the handler's module raised this while Lambda imported it: look at the files it loads and "
                          "at the settings the image gives it (ENV)")
 
@@ -250,6 +257,32 @@ def _handler_problems(module: str, function: str | None, build: task_root.Build,
     return problems
 
 
+def _mode_problems(image: task_root.Image, build: task_root.Build) -> list[str]:
+    """The files the function reads that Lambda's non-root user could not read, in the image built from a checkout
+    made under ``CHECKOUT_UMASK`` (``build``); the requirements that only ``pip install`` reads (as root, while
+    building) do not count."""
+    read_by_pip = {posixpath.normpath(requirements) for argv in image.pip_installs
+                   for requirements in task_root.pip_options(argv).requirements}
+    blocked = {path: reason for path in sorted(build.sources) if path not in read_by_pip
+               for reason in [task_root.unreadable(build.root, path)] if reason}
+    if not blocked:
+        return []
+    lines = sorted({build.lines[path] for path in blocked})
+    where = ("line " if len(lines) == 1 else "lines ") + ", ".join(map(str, lines))
+    by_mode: dict[str, list[str]] = {}
+    for reason in sorted(set(blocked.values())):  # "/var/task/x.py is -rw-------"
+        path, _, mode = reason.rpartition(" is ")
+        by_mode.setdefault(mode, []).append(path)
+    shown = "; ".join(", ".join(paths[:6]) + (f" and {len(paths) - 6} more" if len(paths) > 6 else "")
+                      + f" would be {mode}" for mode, paths in by_mode.items())
+    return [f"{where}: COPY keeps the modes the files have in the build context, and a checkout made under umask "
+            f"077 (hardened Linux, some university machines) has -rw------- files: in the image, {shown}. "
+            "Lambda runs the function as a non-root user, which could not read them: the function would fail to "
+            "start with PermissionError: [Errno 13] Permission denied (a local run as root does not show it). Make "
+            "every file the function reads readable by any user: RUN chmod 0644 \"${LAMBDA_TASK_ROOT}/<file>\" "
+            "after the COPY (every builder), or COPY --chmod=0644 (BuildKit)"]
+
+
 def _model_problems(image: task_root.Image, build: task_root.Build, handler_folder: str) -> list[str]:
     """Are the model and its labels where the handler looks: ``MODEL_PATH`` if the image sets it (relative to the
     working directory), else beside the handler; the labels beside the model."""
@@ -288,8 +321,9 @@ def _model_problems(image: task_root.Image, build: task_root.Build, handler_fold
 def check_dockerfile(dockerfile: Path, context: Path):
     """Check a Lambda Dockerfile without building it, and list every fault found at once: base image, ENTRYPOINT
     and CMD, the pip install of the pinned requirements, the files copied into the task root (the handler, the
-    modules it imports, the model and its labels, where the handler looks for them), no local-use settings baked
-    in, and hadolint.
+    modules it imports, the model and its labels, where the handler looks for them), their modes (readable by
+    Lambda's non-root user even when built from a checkout made under umask 077), no local-use settings baked in,
+    and hadolint.
 
     Args:
         dockerfile: the student's ``04_docker/Dockerfile``.
@@ -312,9 +346,10 @@ def check_dockerfile(dockerfile: Path, context: Path):
         covered.add("DL3025")
     entrypoint_problem = _entrypoint_problem(image)
     with tempfile.TemporaryDirectory() as tmp:
-        build = task_root.reproduce(image, context, Path(tmp), install=False)
+        build = task_root.reproduce(image, context, Path(tmp), install=False, checkout_umask=CHECKOUT_UMASK)
         problems += build.problems
         problems += _pip_problems(image, build, context, covered)
+        problems += _mode_problems(image, build)
         handler_folder = task_root.TASK_ROOT
         problems += [p for p in (entrypoint_problem, cmd_problem) if p]
         intended = _intended_handler(image)
@@ -412,7 +447,8 @@ def check_task_root(dockerfile: Path, context: Path):
     install, with the wheels pip picks for Lambda, in order) and run the handler CMD names under Python 3.13
     through ``awslambdaric`` against a local Lambda Runtime API, with the variables the Dockerfile sets (ENV); it
     must classify real photos (a direct invocation and an API Gateway event) and answer a bad request with a 400,
-    then carry on.
+    then carry on. Where this process is root, the function runs as ``nobody``, a user that owns none of its files,
+    as Lambda runs the image (``lambda_runtime.run_task_root(user=...)``); elsewhere as this process's user.
 
     Raises:
         NotImplementedError: the Dockerfile has no instruction yet.
@@ -441,8 +477,11 @@ def check_task_root(dockerfile: Path, context: Path):
         python = lambda_runtime.find_python("3.13")
         site_packages = task_root.in_root(build.root, task_root.SITE_PACKAGES)  # pip install without --target
         environment = {**_image_environment(image, build.root), **LOCAL_USE}
+        user = lambda_runtime.NOBODY if (lambda_runtime.cannot_switch_user() is None
+                                         and lambda_runtime.reachable_by_others(build.task_root)) else None
         with served_samples() as base, lambda_runtime.run_task_root(
-                build.task_root, handler, python, environment=environment, site_packages=site_packages) as api:
+                build.task_root, handler, python, environment=environment, site_packages=site_packages,
+                user=user) as api:
             url = {name: sample_url(base, path) for name, path in KNOWN_SAMPLES.items()}
             requests = [({"url": url["pants"]}, "pants", "a direct invocation with the pants photo"),
                         (url_event(url["shoes"]), "shoes", "an API Gateway event with the shoes photo"),

@@ -1,6 +1,6 @@
 """Mutation tests of chapter 04 (the Dockerfile): plausible wrong Dockerfiles must be graded incorrect with a message
 that names the mistake, and right ones written differently from the reference (the way AWS's own documentation
-writes them, or with WORKDIR, ARG and ENV) must be graded correct.
+writes them, or with WORKDIR, ARG and ENV; file modes set with COPY --chmod, or one chmod -R) must be graded correct.
 
 ``dockerfile`` is read without building anything (fast). ``task_root`` builds the task root and runs it under Python
 3.13 through awslambdaric (seconds each): its wrong answers are Dockerfiles that pass the static read but fail when
@@ -22,7 +22,7 @@ CHAPTER, FILE = "04_docker", "Dockerfile"
 _REFERENCE = (SOLUTIONS / CHAPTER / FILE).read_text()
 REGION = _REFERENCE.split("# BEGIN SOLUTION\n", 1)[1].split("# END SOLUTION", 1)[0]  # the reference's instructions
 
-FROM = "FROM public.ecr.aws/lambda/python:3.13\n"
+FROM = next(line for line in REGION.splitlines(keepends=True) if line.startswith("FROM "))  # pinned by digest
 PIP = ('RUN pip install --no-cache-dir --only-binary=:all: --require-hashes \\\n'
        '        --requirement /tmp/requirements.txt --target "${LAMBDA_TASK_ROOT}" \\\n'
        '    && rm /tmp/requirements.txt\n')
@@ -30,6 +30,10 @@ MODEL = "COPY models/clothing-model.tflite models/labels.txt ${LAMBDA_TASK_ROOT}
 HANDLER = ("COPY solutions/03_lambda_code/lambda_function.py solutions/03_lambda_code/safe_download.py \\\n"
            "     solutions/03_lambda_code/safe_image.py ${LAMBDA_TASK_ROOT}/\n")
 CMD = 'CMD ["lambda_function.lambda_handler"]\n'
+MODEL_MODES = 'RUN chmod 0644 "${LAMBDA_TASK_ROOT}/clothing-model.tflite" "${LAMBDA_TASK_ROOT}/labels.txt"\n'
+HANDLER_MODES = ('RUN chmod 0644 "${LAMBDA_TASK_ROOT}/lambda_function.py" "${LAMBDA_TASK_ROOT}/safe_download.py" \\\n'
+                 '               "${LAMBDA_TASK_ROOT}/safe_image.py"\n')
+PLAIN_COPY = [(MODEL_MODES, ""), (HANDLER_MODES, "")]  # the files keep the modes of the checkout
 
 
 def graded(submission, edits):
@@ -43,8 +47,9 @@ def whole(text: str) -> list[tuple[str, str]]:
 
 
 def test_the_reference_edits_still_apply():
-    for line in (FROM, PIP, MODEL, HANDLER, CMD):
+    for line in (FROM, PIP, MODEL, HANDLER, CMD, MODEL_MODES, HANDLER_MODES):
         assert REGION.count(line) == 1, line
+    assert FROM.startswith("FROM public.ecr.aws/lambda/python:3.13@sha256:")
 
 
 # --- dockerfile: read without building ---------------------------------------------------------------------------
@@ -113,6 +118,25 @@ WRONG_DOCKERFILES = {
         "DL3021: COPY with more than 2 arguments requires the last argument to end with /"),
     "model_not_in_the_build_context": (
         [(MODEL, MODEL.replace("models/labels.txt", "models/clothing-model.keras"))], ".dockerignore leaves it out"),
+    # COPY keeps the checkout's modes: from a clone made under umask 077, Lambda's non-root user cannot read the files
+    "files_keep_the_checkouts_modes": (
+        PLAIN_COPY, "lines 44, 55: COPY keeps the modes the files have in the build context, and a checkout made "
+                    "under umask 077 (hardened Linux, some university machines) has -rw------- files: in the image, "
+                    "/var/task/clothing-model.tflite, /var/task/labels.txt, /var/task/lambda_function.py, "
+                    "/var/task/safe_download.py, /var/task/safe_image.py would be -rw-------. Lambda runs the "
+                    "function as a non-root user, which could not read them: the function would fail to start with "
+                    "PermissionError: [Errno 13] Permission denied"),
+    "only_the_handler_made_readable": (
+        [(MODEL_MODES, "")], "line 44: COPY keeps the modes the files have in the build context, and a checkout made "
+                             "under umask 077 (hardened Linux, some university machines) has -rw------- files: in "
+                             "the image, /var/task/clothing-model.tflite, /var/task/labels.txt would be -rw-------"),
+    "handler_made_executable_not_readable": (
+        [(HANDLER_MODES, HANDLER_MODES.replace("chmod 0644", "chmod +x"))],
+        "/var/task/lambda_function.py, /var/task/safe_download.py, /var/task/safe_image.py would be -rwx--x--x"),
+    "chmod_of_a_file_the_image_does_not_have": (
+        [(MODEL_MODES, MODEL_MODES.replace("labels.txt", "models/labels.txt"))],
+        'RUN chmod 0644 /var/task/models/labels.txt: no such file or folder in the image at this step, so chmod '
+        'fails and docker build stops there'),
 }
 
 
@@ -126,6 +150,8 @@ def test_every_fault_is_reported_at_once(submission):
     dockerfile = graded(submission, [(FROM, "FROM public.ecr.aws/lambda/python:3.11\n"),
                                      (PIP, PIP.replace("--no-cache-dir ", "")),
                                      (HANDLER, HANDLER.replace(" solutions/03_lambda_code/safe_download.py", "")),
+                                     (HANDLER_MODES, HANDLER_MODES.replace(' "${LAMBDA_TASK_ROOT}/safe_download.py"',
+                                                                           "")),
                                      (CMD, "CMD lambda_function.lambda_handler\n")])
     with pytest.raises(Incorrect) as failure:
         checks.check_dockerfile(*dockerfile)
@@ -143,7 +169,7 @@ def test_an_exec_form_cmd_naming_a_script_is_not_called_shell_form(submission):
     assert 'e.g. CMD ["lambda_function.lambda_handler"]' in str(failure.value)
 
 
-AWS_DOCS_STYLE = f"""{FROM}
+AWS_DOCS_STYLE = f"""FROM {checks.LAMBDA_BASE_IMAGE}
 # Copy requirements.txt
 COPY requirements/image.txt ${{LAMBDA_TASK_ROOT}}
 
@@ -156,6 +182,8 @@ COPY {{code}}/safe_download.py ${{LAMBDA_TASK_ROOT}}
 COPY {{code}}/safe_image.py ${{LAMBDA_TASK_ROOT}}
 COPY models/clothing-model.tflite ${{LAMBDA_TASK_ROOT}}
 COPY models/labels.txt ${{LAMBDA_TASK_ROOT}}
+# Readable by Lambda's user whatever the checkout's modes (the packages went to site-packages: nothing else here)
+RUN chmod -R a+rX ${{LAMBDA_TASK_ROOT}}
 
 # Set the CMD to your handler (could also be done as a parameter override outside of the Dockerfile)
 CMD [ "lambda_function.lambda_handler" ]
@@ -166,8 +194,8 @@ ENV PIP_NO_CACHE_DIR=1
 WORKDIR ${LAMBDA_TASK_ROOT}
 COPY requirements/image.txt ./requirements.txt
 RUN python3 -m pip install --requirement=requirements.txt --target=.
-COPY models/*.tflite models/labels.txt ./
-COPY {code}/ ./
+COPY --chmod=644 models/*.tflite models/labels.txt ./
+COPY --chmod=0644 {code}/ ./
 CMD ["lambda_function.lambda_handler"]
 """
 MODEL_OUTSIDE_THE_TASK_ROOT = f"""{FROM}COPY requirements/image.txt /tmp/requirements.txt
@@ -175,6 +203,7 @@ RUN pip install --no-cache-dir --requirement /tmp/requirements.txt --target "${{
 COPY models/* /opt/model/
 ENV MODEL_PATH=/opt/model/clothing-model.tflite
 COPY {{code}}/lambda_function.py {{code}}/safe_download.py {{code}}/safe_image.py ${{LAMBDA_TASK_ROOT}}/
+RUN chmod go+r /opt/model/clothing-model.tflite /opt/model/labels.txt ${{LAMBDA_TASK_ROOT}}/*.py
 {CMD}"""
 RIGHT_DOCKERFILES = {
     "aws_docs_style": AWS_DOCS_STYLE,
@@ -235,7 +264,8 @@ def test_a_task_root_that_fails_when_run_is_incorrect(submission, runnable, caps
 
 
 def test_a_function_that_fails_to_start_says_why_first_and_briefly(submission, runnable):
-    dockerfile = graded(submission, [(MODEL, MODEL.replace(" models/labels.txt", ""))])  # labels left out
+    dockerfile = graded(submission, [(MODEL, MODEL.replace(" models/labels.txt", "")),  # labels left out
+                                     (MODEL_MODES, MODEL_MODES.replace(' "${LAMBDA_TASK_ROOT}/labels.txt"', ""))])
     with pytest.raises(Incorrect) as failure:
         run_task_root(dockerfile)
     message = str(failure.value).split(" Hint: ")[0]
@@ -248,8 +278,8 @@ def test_a_function_that_fails_to_start_says_why_first_and_briefly(submission, r
 RIGHT_TASK_ROOTS = {
     "aws_docs_style_into_site_packages": AWS_DOCS_STYLE,
     "workdir_arg_folder_copy_and_model_path": WORKDIR_AND_ARG_STYLE.replace(
-        "COPY models/*.tflite models/labels.txt ./", "COPY models/*.tflite models/labels.txt /opt/model/\n"
-        "ENV MODEL_PATH=/opt/model/clothing-model.tflite"),
+        "COPY --chmod=644 models/*.tflite models/labels.txt ./", "COPY --chmod=644 models/*.tflite models/labels.txt "
+        "/opt/model/\nENV MODEL_PATH=/opt/model/clothing-model.tflite"),
 }
 
 
