@@ -1,8 +1,10 @@
 """Chapter 05's teardown (``make destroy``, after chapter 06's): delete what ``deploy.py`` created, and only that.
 
 Each resource is found by the deployment's name and deleted only when it carries this project's tag
-(``tutorial_support.deployment.PROJECT_TAGS``); anything else of the same name is reported and left alone. An idle
-deployment still costs its image storage in ECR and its logs in CloudWatch: destroy removes both.
+(``tutorial_support.deployment.PROJECT_TAGS``); anything else of the same name is reported and left alone, the log
+group ``/aws/lambda/NAME`` too (deploy creates it, tagged, before the function). An idle deployment still costs its
+image storage in ECR (every deploy's image: they are kept for ``make rollback``) and its logs in CloudWatch: destroy
+removes both.
 """
 
 from __future__ import annotations
@@ -33,11 +35,18 @@ def destroy(session, name: str, dry_run: bool = False) -> list[str]:
             print(f"  Lambda function {name} is not tagged as this project's: left alone")
     except lambda_client.exceptions.ResourceNotFoundException:
         pass
-    group = f"/aws/lambda/{name}"  # created by Lambda at the first invocation, not tagged by us: matched by name
-    if any(g["logGroupName"] == group for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]):
-        if not dry_run:
-            logs.delete_log_group(logGroupName=group)
-        done.append(f"{verb} CloudWatch log group {group}")
+    group = f"/aws/lambda/{name}"  # created, tagged, by deploy before the function (deploy.ensure_log_group)
+    for found in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+        if found["logGroupName"] != group:
+            continue
+        arn = found.get("logGroupArn") or found["arn"].removesuffix(":*")
+        if is_ours(logs.list_tags_for_resource(resourceArn=arn).get("tags")):
+            if not dry_run:
+                logs.delete_log_group(logGroupName=group)
+            done.append(f"{verb} CloudWatch log group {group}")
+        else:
+            print(f"  CloudWatch log group {group} is not tagged as this project's: left alone (delete it yourself if "
+                  f"it is: aws logs delete-log-group --log-group-name {group})")
     role = role_name(name)
     try:
         if is_ours(iam.list_role_tags(RoleName=role)["Tags"]):

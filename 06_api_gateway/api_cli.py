@@ -27,8 +27,10 @@ def main(argv=None) -> int:
     down = commands.add_parser("destroy", help="delete the HTTP API")
     for sub in (up, down):
         add_common_arguments(sub)
-    up.add_argument("--burst", type=int, default=DEFAULT_BURST, help="requests at once before throttling")
-    up.add_argument("--rate", type=float, default=DEFAULT_RATE, help="requests a second, on average")
+    up.add_argument("--burst", type=int, help=f"requests at once before throttling (default: {DEFAULT_BURST}, "
+                                              "fewer when the function has no reserved concurrency)")
+    up.add_argument("--rate", type=float, help=f"requests a second, on average (default: {DEFAULT_RATE:g}, less when "
+                                               "the function has no reserved concurrency)")
     up.add_argument("--auth", choices=tuple(AUTH_MODES), default="none",
                     help="who may call POST /predict: anyone (none), SigV4-signed IAM principals allowed "
                          "execute-api:Invoke (iam), holders of a JWT from --jwt-issuer for --jwt-audience (jwt)")
@@ -55,11 +57,15 @@ def main(argv=None) -> int:
             removed = destroy(session, args.name, args.dry_run)
             print("\n".join(removed) if removed else f"No API of {args.name!r} to remove in {session.region_name}.")
             return 0
+        throttle = (f"{args.rate if args.rate is not None else DEFAULT_RATE:g} requests/s, bursts of "
+                    f"{args.burst if args.burst is not None else DEFAULT_BURST}"
+                    + ("" if args.rate is not None and args.burst is not None
+                       else "; lower where the function has no reserved concurrency"))
         print(f"Plan: in {session.region_name}, the HTTP API {api_name(args.name)} (tagged "
               + ", ".join(f"{k}={v}" for k, v in PROJECT_TAGS.items())
               + f"), if absent; route {ROUTE_KEY} to {args.name}:{ALIAS} (Lambda proxy, payload 2.0), auth "
-              f"{args.auth} ({AUTH_MODES[args.auth]['who']}); stage {STAGE} (auto-deploy, {args.rate:g} requests/s, "
-              f"bursts of {args.burst}); permission for this API only to invoke {args.name}:{ALIAS}.")
+              f"{args.auth} ({AUTH_MODES[args.auth]['who']}); stage {STAGE} (auto-deploy, " + throttle
+              + f"); permission for this API only to invoke {args.name}:{ALIAS}.")
         if args.dry_run:
             print("Dry run: nothing was changed.")
             return 0

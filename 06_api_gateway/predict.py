@@ -30,7 +30,12 @@ TOKEN_ENV = "CLOTHING_API_TOKEN"
 # The invoke URL of an HTTP API: https://API_ID.execute-api.REGION.amazonaws.com[.cn]/...
 EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
-# What the errors that learners meet most often mean (API Gateway's own messages, not the handler's).
+# What the errors that learners meet most often mean (API Gateway's own messages, not the handler's). For an HTTP API
+# with a Lambda proxy integration, a throttled function (TooManyRequestsException: its reserved concurrency or the
+# account's limit reached) reaches the client as 500 "Internal Server Error", like a missing permission; the access
+# log's $context.integrationErrorMessage tells them apart
+# (docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting-lambda.html). 503 "Service
+# Unavailable" is API Gateway's own, passing: retry with a backoff.
 HINTS = {
     401: "not authenticated: the route wants a JWT (make api AUTH=jwt); pass --token TOKEN or set "
          f"{TOKEN_ENV}. The token may be missing, expired, or issued by another issuer or for another audience.",
@@ -40,10 +45,13 @@ HINTS = {
          "stage it does not have.)",
     404: "no such route: the path is /predict and the method POST (an HTTP API answers {\"message\":\"Not Found\"}).",
     429: "throttled: the stage's rate or burst limit was reached; wait a moment and try again.",
-    500: "the function failed or could not be invoked: check its permission (api.py create) and its CloudWatch log.",
+    500: "the function could not be invoked, or was throttled: an HTTP API answers 500 when Lambda refuses the "
+         "invocation, for a missing permission (run make api again) or because the function's reserved concurrency "
+         "or the account's concurrency limit is reached (wait and try again); its CloudWatch log says more.",
     502: "malformed proxy response: the function must return {\"statusCode\", \"headers\", \"body\": a string}; "
          "see its CloudWatch log.",
-    503: "the function is throttled or unavailable (reserved concurrency reached?); try again.",
+    503: "API Gateway itself is unavailable for a moment (not the function, whose throttling gives 500); wait a "
+         "few seconds and try again.",
     504: "the function took longer than the integration's 30 s limit (a cold start with a slow image host?).",
 }
 EXIT_FOR_STATUS = {401: EXIT_UNAUTHENTICATED, 403: EXIT_FORBIDDEN}
@@ -132,18 +140,21 @@ def predict(endpoint: str, url: str, timeout_s: float = 35.0, auth: str = "none"
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as e:
-        text = e.read()[:2000].decode(errors="replace")
+        text, answer = e.read()[:2000].decode(errors="replace"), None
         try:
-            body = json.loads(text)
-            error = body.get("error", {})
-            detail = f"{error['code']}: {error['message']}" if error else body.get("message", text)
+            answer = json.loads(text)
+            error = answer.get("error", {})
+            detail = f"{error['code']}: {error['message']}" if error else answer.get("message", text)
         except (ValueError, AttributeError, KeyError, TypeError):
             detail = text.strip() or e.reason
         # A JWT authorizer says why in this header (error_description="the token does not have a valid audience").
         why = re.search(r'error_description="([^"]*)"', e.headers.get("WWW-Authenticate", "") if e.headers else "")
         if why:
             detail += f" ({why.group(1)})"
-        hint = "" if (e.code in (400, 422) or e.code not in HINTS) else f" ({HINTS[e.code]})"
+        # The hints explain API Gateway's own answers ({"message": ...}); the handler's ({"error": {...}}, such as
+        # its 503 lookups_busy) say what happened themselves.
+        own_answer = isinstance(answer, dict) and isinstance(answer.get("error"), dict)
+        hint = "" if (own_answer or e.code not in HINTS) else f" ({HINTS[e.code]})"
         raise PredictError(f"HTTP {e.code} from {endpoint}: {detail}{hint}", e.code) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
         raise PredictError(f"cannot reach {endpoint}: {getattr(e, 'reason', e)}. Is the URL right (make api prints "

@@ -296,6 +296,9 @@ def test_no_auth_sends_no_authorization_header_and_iam_with_a_token_is_refused(r
      4, ["HTTP 401", "the token has expired", "not authenticated", "--token"]),
     (403, {"message": "Forbidden"}, {}, 5, ["HTTP 403", "not allowed to invoke", "execute-api:Invoke", "--auth iam"]),
     (404, {"message": "Not Found"}, {}, 1, ["HTTP 404", "the path is /predict"]),
+    # An HTTP API answers a throttled function (TooManyRequestsException) with 500, and 503 only for itself.
+    (500, {"message": "Internal Server Error"}, {}, 1, ["HTTP 500", "throttled", "reserved concurrency"]),
+    (503, {"message": "Service Unavailable"}, {}, 1, ["HTTP 503", "API Gateway itself", "try again"]),
 ])
 def test_401_and_403_get_their_own_explanation_and_exit_code(recorder, fake_credentials, capsys, status, answer,
                                                             headers, code, words):
@@ -318,3 +321,12 @@ def test_the_client_needs_botocore_only_for_auth_iam(recorder, fake_credentials,
     err = capsys.readouterr().err
     assert "--auth iam needs botocore" in err and "Traceback" not in err
     assert len(handler.seen) == 1
+
+
+def test_the_handlers_own_errors_get_no_api_gateway_hint(recorder, fake_credentials, capsys):
+    url, handler = recorder
+    handler.status = 503  # the handler's own 503 (safe_download: every host name lookup slot is busy)
+    handler.answer = {"error": {"status": 503, "code": "lookups_busy", "message": "try again in a few seconds"}}
+    assert predict.main([url, "https://example.com/a.jpg"]) == 1
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert "lookups_busy: try again in a few seconds" in line and "API Gateway" not in line, line

@@ -65,9 +65,9 @@ def test_deploy_api_redeploy_and_destroy_in_a_moto_account(capsys):
         assert "Plan:" in out and out.index("Plan:") < out.index("IAM role test-clothing-role: created")
 
         repository = ecr.describe_repositories(repositoryNames=[NAME])["repositories"][0]
-        assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
+        assert repository["imageTagMutability"] == "IMMUTABLE"
         rules = json.loads(ecr.get_lifecycle_policy(repositoryName=NAME)["lifecyclePolicyText"])["rules"]
-        assert rules[0]["selection"]["countNumber"] == ecr_steps.KEEP_IMAGES and rules[0]["action"]["type"] == "expire"
+        assert rules == ecr_steps.lifecycle_policy()["rules"] and rules[0]["selection"]["tagStatus"] == "untagged"
         function = lam.get_function(FunctionName=NAME)
         config = function["Configuration"]
         assert config["PackageType"] == "Image"
@@ -85,7 +85,8 @@ def test_deploy_api_redeploy_and_destroy_in_a_moto_account(capsys):
                      tags_of(ecr.list_tags_for_resource(resourceArn=repository["repositoryArn"])["tags"])):
             assert OURS.items() <= tags.items()
         # moto echoes the event instead of running the image
-        assert json.loads(out[out.index("{"):out.rindex("}") + 1]) == {"url": "https://example.com/a.jpg"}
+        answer = out[out.index("{", out.index("Invoking")):]
+        assert json.loads(answer[:answer.index("}") + 1]) == {"url": "https://example.com/a.jpg"}
 
         assert api_cli.main(["create", "--name", NAME, "--region", REGION]) == 0
         out = capsys.readouterr().out
@@ -124,9 +125,8 @@ def test_deploy_api_redeploy_and_destroy_in_a_moto_account(capsys):
 
         assert deploy_cli.main(["destroy", "--name", NAME, "--region", REGION, "--dry-run"]) == 0
         assert "would remove Lambda function test-clothing (versions 1, 2, alias live)" in capsys.readouterr().out
-        assert leftovers(session) == [NAME, f"{NAME}-role", NAME, f"{NAME}-api"]
+        assert leftovers(session) == [NAME, f"{NAME}-role", NAME, f"{NAME}-api", f"/aws/lambda/{NAME}"]
 
-        session.client("logs").create_log_group(logGroupName=f"/aws/lambda/{NAME}")  # as the first invocation does
         assert api_cli.main(["destroy", "--name", NAME, "--region", REGION]) == 0
         assert deploy_cli.main(["destroy", "--name", NAME, "--region", REGION]) == 0
         out = capsys.readouterr().out
@@ -163,7 +163,7 @@ def test_a_resource_with_our_name_that_is_not_ours_stops_deploy_and_survives_des
 def test_no_image_in_ecr_and_no_docker_engine_are_explained_before_anything_else(capsys, monkeypatch, tmp_path):
     with mock_aws_account(REGION) as session:
         assert deploy_cli.main(deploy_args()) == 1
-        assert "has no image tagged 'latest'" in capsys.readouterr().err
+        assert f"the ECR repository {NAME!r} has no image" in capsys.readouterr().err
         monkeypatch.setenv("PATH", str(tmp_path))  # no docker command at all
         other = ["deploy", "--name", "other", "--region", REGION]
         assert deploy_cli.main(other) == 1
@@ -262,7 +262,7 @@ def test_the_scripts_as_a_learner_runs_them_against_a_moto_server(moto_server, t
     session = boto3.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
     ecr = session.client("ecr", endpoint_url=moto_server)
     first = run(DEPLOY, "deploy", "--no-build")  # no image pushed yet: the repository is made, then a clear stop
-    assert first.returncode == 1 and "has no image tagged 'latest'" in first.stderr, first.stderr
+    assert first.returncode == 1 and f"the ECR repository {NAME!r} has no image" in first.stderr, first.stderr
     digest = put_fake_image(ecr, NAME, "latest")
     up = run(DEPLOY, "deploy", "--no-build")
     assert up.returncode == 0, up.stdout + up.stderr

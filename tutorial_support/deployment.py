@@ -4,6 +4,11 @@ learner gets instead of a traceback.
 
 Every resource the tutorial creates carries ``PROJECT_TAGS``; a resource of the same name without it is someone
 else's and is left alone (``is_ours``, ``not_ours``).
+
+What bounds a flood's bill is here too, for both chapters: the account's concurrency limit decides whether the function
+can get reserved concurrency (``concurrency_cap``), and the API's throttle follows (``DEFAULT_BURST``/``DEFAULT_RATE``
+with a reservation, ``UNRESERVED_BURST``/``unreserved_rate`` without one); ``flood_cost`` is the worst case at those
+caps, which ``make deploy`` prints before it creates anything and ``make security-tables`` writes into the README.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass, replace
 
 import boto3
 import botocore.exceptions
+
+from tutorial_support import prices
 
 PROJECT_TAGS = {"project": "serverless-dl-clothing"}  # on every resource we create; destroy deletes only those
 DEFAULT_NAME = "clothing-classifier"  # the deployment's name: ECR repository, function, API (--name)
@@ -28,12 +36,178 @@ DEFAULT_MEMORY_MB = 1024
 # image host (FETCH_TIMEOUT_S: the whole download may take 10 s); and API Gateway (chapter 06) gives up after 30 s.
 DEFAULT_TIMEOUT_S = 30
 # Reserved concurrency: at most this many copies run at once, so at most this many GB-seconds are billed per second
-# however many requests arrive (the very worst case, all of them busy all day: chapter 06's `flood_cost`, the
-# README's flood-cost table).
+# however many requests arrive (the very worst case, all of them busy all day: `flood_cost` below, the README's
+# flood-cost table). Where the account cannot reserve any (`concurrency_cap`), the API's throttle keeps this many busy.
 DEFAULT_MAX_CONCURRENCY = 5
+# Lambda keeps this many of the account's concurrent executions unreserved, or the whole limit when it is smaller:
+# "You can reserve up to the Unreserved account concurrency value minus 100" (docs.aws.amazon.com/lambda/latest/dg/
+# configuration-concurrency.html); an account whose limit is 10 (new accounts often are) is refused any reservation
+# ("... decreases account's UnreservedConcurrentExecution below its minimum value of [10]").
+UNRESERVED_MINIMUM = 100
+NEW_ACCOUNT_LIMIT, DEFAULT_ACCOUNT_LIMIT = 10, 1000  # concurrent executions: a new account's often, and the default
+# The HTTP API stage's throttle (chapter 06, api.py), per route: at most RATE requests a second on average, BURST at
+# once; API Gateway answers 429 beyond, without invoking the function. With the function's reserved concurrency it
+# caps what strangers who find the URL can spend (`flood_cost`); 5 a second is plenty for a tutorial.
+DEFAULT_BURST, DEFAULT_RATE = 10, 5.0
+# The throttle when the function has no reserved concurrency (the account's limit is too small to reserve any): then
+# nothing but the throttle bounds the copies running at once, and a request may last the whole timeout, so at most
+# rate x timeout are in flight: the rate is DEFAULT_MAX_CONCURRENCY / timeout (`unreserved_rate`; 1/6 a second at
+# 30 s), bursts of DEFAULT_MAX_CONCURRENCY.
+UNRESERVED_BURST = DEFAULT_MAX_CONCURRENCY
+# Days CloudWatch Logs keeps the function's log group (/aws/lambda/NAME), created by deploy before the function so
+# that Lambda does not create it with no retention (kept forever, billed per GB-month stored). 14 days cover a
+# fortnight of debugging; valid values are CloudWatch's fixed list (logs PutRetentionPolicy: 1, 3, 5, 7, 14, 30, ...).
+LOG_RETENTION_DAYS = 14
 # A pants photo of clothing-dataset-small's test split (CC0), the same that chapter 01's course uses.
 DEFAULT_URL = ("https://raw.githubusercontent.com/alexeygrigorev/clothing-dataset-small/master/test/pants/"
                "4aabd82c-82e1-4181-a84d-d0c6e550d26d.jpg")
+
+
+DAYS_A_MONTH = 30  # the month of the worst-case costs (flood_cost)
+
+
+def unreserved_rate(timeout_s: int = DEFAULT_TIMEOUT_S, copies: int = DEFAULT_MAX_CONCURRENCY) -> float:
+    """The stage's rate (requests a second) that keeps at most ``copies`` requests of ``timeout_s`` seconds each in
+    flight: the throttle of a function without reserved concurrency (``UNRESERVED_RATE`` at the default timeout)."""
+    return copies / timeout_s
+
+
+UNRESERVED_RATE = unreserved_rate()
+
+
+@dataclass(frozen=True)
+class ConcurrencyCap:
+    """How many copies of the function can run at once in this account, and the API throttle that goes with it.
+
+    Attributes:
+        limit, unreserved: the account's ``ConcurrentExecutions`` and ``UnreservedConcurrentExecutions``
+            (``lambda.get_account_settings()["AccountLimit"]``); None when they could not be read.
+        reserved: the reserved concurrency to set, or None when the account cannot reserve any.
+        copies: at most this many copies at once: the reservation, else the unreserved pool the function shares.
+        burst, rate: the stage throttle ``make api`` sets by default: ``DEFAULT_BURST``/``DEFAULT_RATE`` with a
+            reservation, else ``UNRESERVED_BURST``/``unreserved_rate(timeout)``, so that at most
+            ``DEFAULT_MAX_CONCURRENCY`` requests are in flight whatever the account.
+        wanted: the reservation asked for (``--max-concurrency``).
+    """
+
+    limit: int | None
+    unreserved: int | None
+    reserved: int | None
+    copies: int
+    burst: int
+    rate: float
+    wanted: int
+
+    def describe(self) -> str:
+        """One sentence for the plan: the cap and why."""
+        throttle = (f"`make api` throttles the stage to {self.rate:.3g} requests/s, bursts of {self.burst}, so that at "
+                    f"most {DEFAULT_MAX_CONCURRENCY} are busy. For a reservation, ask AWS for a higher limit (Service "
+                    "Quotas, AWS Lambda, Concurrent executions)")
+        if self.limit is None and self.reserved is not None:
+            return f"at most {self.reserved} copies at once (reserved concurrency), if the account allows it"
+        if self.limit is None:
+            return f"Lambda refused the reservation: the account's concurrency limit caps the function; {throttle}"
+        if self.reserved is not None:
+            fewer = f", not {self.wanted}: the most this account can reserve" if self.reserved < self.wanted else ""
+            return (f"at most {self.reserved} copies at once (reserved concurrency{fewer}; the account's limit is "
+                    f"{self.limit:,}, {self.unreserved:,} unreserved)")
+        return (f"nothing can be reserved: the account's concurrency limit is {self.limit:,} ({self.unreserved:,} "
+                f"unreserved), and Lambda keeps {min(UNRESERVED_MINIMUM, self.limit):,} unreserved, so up to "
+                f"{self.copies:,} copies can run at once; {throttle}")
+
+    def unreserved_instead(self, timeout_s: int = DEFAULT_TIMEOUT_S) -> ConcurrencyCap:
+        """This cap after Lambda refused its reservation: none reserved, the account's limit capping the copies
+        (``copies`` stays what was asked: the account's limit is not known), the lowered throttle."""
+        return replace(self, reserved=None, burst=UNRESERVED_BURST, rate=unreserved_rate(timeout_s))
+
+    def worst_case(self, memory_mb: int = DEFAULT_MEMORY_MB, timeout_s: int = DEFAULT_TIMEOUT_S) -> dict:
+        """``flood_cost`` at this cap and throttle."""
+        return flood_cost(self.rate, memory_mb, timeout_s, self.copies)
+
+
+def concurrency_cap(limit: int | None, unreserved: int | None, wanted: int = DEFAULT_MAX_CONCURRENCY,
+                    own_reserved: int = 0, timeout_s: int = DEFAULT_TIMEOUT_S) -> ConcurrencyCap:
+    """The cap on the function's copies in an account with these limits: reserve ``wanted`` where the account
+    allows it (fewer where it allows fewer), else none, the account's unreserved pool capping the function and the
+    API's throttle lowered (``unreserved_rate``).
+
+    Args:
+        limit, unreserved: ``AccountLimit.ConcurrentExecutions`` and ``UnreservedConcurrentExecutions``; None: not
+            known (then ``wanted`` is tried, and refused by Lambda if the account cannot reserve it).
+        wanted: copies to reserve (>= 1).
+        own_reserved: what the function has reserved already (counted out of ``unreserved`` by Lambda).
+        timeout_s: the function's timeout, for the lowered throttle.
+
+    Lambda refuses a reservation that leaves fewer than ``min(UNRESERVED_MINIMUM, limit)`` unreserved (see
+    ``UNRESERVED_MINIMUM``).
+    """
+    if limit is None or unreserved is None:
+        return ConcurrencyCap(None, None, wanted, wanted, DEFAULT_BURST, DEFAULT_RATE, wanted)
+    reservable = unreserved + own_reserved - min(UNRESERVED_MINIMUM, limit)
+    if reservable >= 1:
+        reserved = min(wanted, reservable)
+        return ConcurrencyCap(limit, unreserved, reserved, reserved, DEFAULT_BURST, DEFAULT_RATE, wanted)
+    return ConcurrencyCap(limit, unreserved, None, unreserved + own_reserved, UNRESERVED_BURST,
+                          unreserved_rate(timeout_s), wanted)
+
+
+def read_concurrency_cap(lambda_client, name: str, wanted: int = DEFAULT_MAX_CONCURRENCY,
+                         timeout_s: int = DEFAULT_TIMEOUT_S) -> ConcurrencyCap:
+    """``concurrency_cap`` for function ``name`` in the account of ``lambda_client``, from
+    ``get_account_settings`` and the function's own reservation (``get_function_concurrency``; none when the
+    function does not exist yet).
+
+    Raises:
+        botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError: an AWS call failed.
+    """
+    account = lambda_client.get_account_settings()["AccountLimit"]
+    try:
+        own = lambda_client.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions") or 0
+    except lambda_client.exceptions.ResourceNotFoundException:
+        own = 0
+    return concurrency_cap(account["ConcurrentExecutions"], account["UnreservedConcurrentExecutions"], wanted, own,
+                           timeout_s)
+
+
+def flood_cost(rate: float = DEFAULT_RATE, memory_mb: int = DEFAULT_MEMORY_MB, timeout_s: int = DEFAULT_TIMEOUT_S,
+               max_concurrency: int = DEFAULT_MAX_CONCURRENCY, days: int = DAYS_A_MONTH) -> dict:
+    """The worst bill a flood of requests can run up at the caps, before the free tier, in dollars.
+
+    The model: the stage lets through at most ``rate`` requests a second (``rate`` x seconds API requests, each one
+    Lambda invocation), and at most ``max_concurrency`` copies of the function run at once, each billed for
+    ``memory_mb`` all the time (every request as slow as the ``timeout_s`` allows; a copy is busy only while a
+    request lasts, so no more than ``rate`` x ``timeout_s`` copies can be busy).
+
+    Args:
+        rate: requests a second let through by the stage (``DEFAULT_RATE``).
+        memory_mb, timeout_s: the function's settings (chapter 05's defaults).
+        max_concurrency: copies that can run at once (``ConcurrencyCap.copies``).
+        days: the length of the month.
+
+    Returns:
+        ``{"day": ..., "month": ...}``, each a dict: ``api_requests`` and ``lambda_requests`` (counts),
+        ``gb_seconds``, ``busy`` (copies busy at once), and dollars: ``api``, ``lambda_requests_cost``, ``compute``
+        and ``total`` (the last two dicts keyed by architecture, the keys of
+        ``tutorial_support.prices.PRICE_PER_GB_SECOND``). Prices: ``tutorial_support.prices`` (Lambda and HTTP API,
+        us-east-1).
+
+    Raises:
+        ValueError: a rate, memory, timeout, concurrency or number of days that is not positive.
+    """
+    if min(rate, memory_mb, timeout_s, max_concurrency, days) <= 0:
+        raise ValueError("rate, memory_mb, timeout_s, max_concurrency and days must all be positive")
+    busy = min(max_concurrency, rate * timeout_s)  # copies of the function that can be busy at once
+    out = {}
+    for period, seconds in (("day", 24 * 3600), ("month", days * 24 * 3600)):
+        requests = rate * seconds
+        gb_seconds = busy * memory_mb / 1024 * seconds
+        api_dollars = requests / 1e6 * prices.HTTP_API_PRICE_PER_MILLION
+        lambda_requests = requests / 1e6 * prices.PRICE_PER_MILLION_REQUESTS
+        compute = {arch: gb_seconds * price for arch, price in prices.PRICE_PER_GB_SECOND.items()}
+        out[period] = {"api_requests": requests, "lambda_requests": requests, "gb_seconds": gb_seconds, "busy": busy,
+                       "api": api_dollars, "lambda_requests_cost": lambda_requests, "compute": compute,
+                       "total": {arch: api_dollars + lambda_requests + c for arch, c in compute.items()}}
+    return out
 
 
 class DeployError(RuntimeError):

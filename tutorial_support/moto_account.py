@@ -36,7 +36,10 @@ def server_url() -> str:
 
         from moto.server import ThreadedMotoServer
 
+        from tutorial_support.moto_lifecycle import install_routes
+
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not one log line per fake AWS call
+        install_routes()  # before the server makes its apps from moto's URL maps
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
@@ -53,7 +56,7 @@ def _moto_api(url: str, path: str, payload: dict | None = None) -> None:
 
 
 @contextmanager
-def mock_aws_account(region: str = "us-east-1", managed_policies: bool = False):
+def mock_aws_account(region: str = "us-east-1", managed_policies: bool = False, concurrency_limit: int | None = None):
     """A fresh fake AWS account: moto's server of this process (``server_url``), emptied, with ``MOTO_ENV``, fake
     credentials and ``region``; boto3 reaches it through ``AWS_ENDPOINT_URL``, and no endpoint, profile or
     credentials file from the caller's environment gets through. Yields a ``boto3.Session``; every boto3 client made
@@ -61,6 +64,9 @@ def mock_aws_account(region: str = "us-east-1", managed_policies: bool = False):
 
     Args:
         managed_policies: load AWS's managed IAM policies, which attaching AWSLambdaBasicExecutionRole needs.
+        concurrency_limit: the account's Lambda concurrency limit (``get_account_settings``; moto's
+            ``MOTO_LAMBDA_CONCURRENCY_QUOTA``): 10 is a new AWS account's, which can reserve nothing. Default: AWS's
+            default, 1,000.
     """
     import boto3
 
@@ -69,6 +75,10 @@ def mock_aws_account(region: str = "us-east-1", managed_policies: bool = False):
     env = {**MOTO_ENV, "AWS_DEFAULT_REGION": region, "AWS_REGION": region, "AWS_ENDPOINT_URL": url,
            "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull,
            "AWS_EC2_METADATA_DISABLED": "true", "MOTO_IAM_LOAD_MANAGED_POLICIES": str(managed_policies).lower()}
+    if concurrency_limit is not None:
+        env["MOTO_LAMBDA_CONCURRENCY_QUOTA"] = str(concurrency_limit)
+    elif "MOTO_LAMBDA_CONCURRENCY_QUOTA" in os.environ:
+        removed.append("MOTO_LAMBDA_CONCURRENCY_QUOTA")
     with mock.patch.dict(os.environ, env), moto_gaps_filled():
         for key in removed:
             del os.environ[key]
@@ -81,7 +91,9 @@ def mock_aws_account(region: str = "us-east-1", managed_policies: bool = False):
 def moto_gaps_filled():
     """While in this context, moto (in-process, or a ``ThreadedMotoServer`` of this process) answers the calls this
     project makes that moto 5.2.5 lacks: apigatewayv2 ``get_authorizers`` (it has create/get/update/delete_authorizer
-    but not the list), answered the way moto answers ``get_routes``. A moto that has it keeps its own."""
+    but not the list), answered the way moto answers ``get_routes``, and what ``tutorial_support.moto_lifecycle``
+    fills in (Lambda's states and account limits, API Gateway's ``update_stage``). A moto that has them keeps its
+    own."""
     from moto.apigatewayv2.responses import ApiGatewayV2Response
 
     from tutorial_support.moto_lifecycle import lifecycle

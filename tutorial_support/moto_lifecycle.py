@@ -18,8 +18,10 @@ times (``get_function`` or ``get_function_configuration``, what the waiters call
 it was, and the refused calls are refused meanwhile. With ``LOOKS = 1`` the first poll of a waiter sees the change
 in progress and the second sees it done: one delay of the waiter (1 s for the ``_v2`` waiters) per change.
 
-It also fills one gap of moto 5.2.5 on the way: ``update_function_code`` ignores ``Architectures`` (AWS takes the
-function's architecture from that call; ``update_function_configuration`` has no such parameter).
+It also fills two gaps of moto 5.2.5 on the way: ``update_function_code`` ignores ``Architectures`` (AWS takes the
+function's architecture from that call; ``update_function_configuration`` has no such parameter), and a published
+version shares ``$LATEST``'s code, so that after an update every version reports the new image (on AWS a version runs
+the image it was published with, which ``make rollback`` relies on).
 
 API Gateway (``apigatewayv2``): moto 5.2.5 has no ``update_stage`` (NotImplementedError), and its ``create_stage``
 silently replaces a stage of the same name, where AWS answers ``ConflictException`` ("Stage already exists"). While
@@ -27,12 +29,23 @@ silently replaces a stage of the same name, where AWS answers ``ConflictExceptio
 into the stage's, as the other settings keep theirs), and a second ``create_stage`` of a name is refused. A moto that
 has its own ``update_stage`` keeps it.
 
-``lifecycle()`` enters both; ``tutorial_support.moto_account.moto_gaps_filled`` enters it.
+Lambda's account limits: moto 5.2.5 has no ``get_account_settings`` (no route for ``GET /2016-08-19/account-settings``),
+and its ``put_function_concurrency`` checks a limit only when ``MOTO_LAMBDA_CONCURRENCY_QUOTA`` is set, always keeping
+100 unreserved. While ``account_limits()`` is entered, ``get_account_settings`` answers as AWS does
+(``AccountLimit.ConcurrentExecutions``: ``MOTO_LAMBDA_CONCURRENCY_QUOTA``, else AWS's default of 1,000;
+``UnreservedConcurrentExecutions``: that minus what the functions reserve), and ``put_function_concurrency`` refuses
+a reservation that leaves fewer than ``min(100, limit)`` unreserved, with AWS's ``InvalidParameterValueException``:
+so an account whose limit is 10 (``mock_aws_account(concurrency_limit=10)``) can reserve nothing, as a new AWS account.
+Source: https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html, and
+https://docs.aws.amazon.com/lambda/latest/api/API_GetAccountSettings.html.
+
+``lifecycle()`` enters all three; ``tutorial_support.moto_account.moto_gaps_filled`` enters it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
@@ -74,8 +87,9 @@ def _shared(name: str, patches):
 
 @contextmanager
 def lifecycle():
-    """``lambda_lifecycle()`` and ``stage_updates()`` together: what ``moto_gaps_filled`` enters."""
-    with lambda_lifecycle(), stage_updates():
+    """``lambda_lifecycle()``, ``stage_updates()`` and ``account_limits()`` together: what ``moto_gaps_filled``
+    enters."""
+    with lambda_lifecycle(), stage_updates(), account_limits():
         yield
 
 
@@ -89,6 +103,12 @@ def stage_updates():
     """While in this context, moto's apigatewayv2 has ``update_stage`` and refuses a second ``create_stage`` of a
     stage name with ``ConflictException`` (see the module's docstring)."""
     return _shared("stages", _stage_patches)
+
+
+def account_limits():
+    """While in this context, moto's Lambda answers ``get_account_settings`` and refuses reservations as AWS does
+    (see the module's docstring)."""
+    return _shared("account", _account_patches)
 
 
 def _lambda_patches():
@@ -196,9 +216,14 @@ def _updating_configuration(original):
 
 def _publishing(original):
     def publish_version(self, function_name, description=""):
-        """moto's publish_version, refused while a change of the function is in progress."""
+        """moto's publish_version, refused while a change of the function is in progress; the version keeps its own
+        copy of the code (moto's shallow copy shares ``$LATEST``'s, which ``update_function_code`` then changes in
+        place, so every version would report the newest image)."""
         _refuse_while_busy(self.get_function(function_name))
-        return original(self, function_name, description)
+        version = original(self, function_name, description)
+        if version is not None:
+            version.code = dict(version.code)
+        return version
 
     return publish_version
 
@@ -277,3 +302,77 @@ def _creating_stage(original):
         return original(self)
 
     return create_stage
+
+
+# --------------------------------------------------------------------------------------------- Lambda account limits
+
+QUOTA_VARIABLE = "MOTO_LAMBDA_CONCURRENCY_QUOTA"  # moto's own setting of the account's concurrency limit
+ACCOUNT_SETTINGS_PATH = r"{0}/(?P<api_version>[^/]+)/account-settings/?$"  # GET /2016-08-19/account-settings/
+
+
+def install_routes() -> None:
+    """Add moto's missing route for ``get_account_settings`` to its Lambda URL map, once. A moto server reads the map
+    when it makes its Lambda app (at its first Lambda request), so ``moto_account.server_url`` calls this before
+    starting one. The route stays; the action is answered only while ``account_limits()`` is entered."""
+    from moto.awslambda import urls
+    from moto.awslambda.responses import LambdaResponse
+
+    urls.url_paths.setdefault(ACCOUNT_SETTINGS_PATH, LambdaResponse.dispatch)
+
+
+def _account_patches():
+    """The route (``install_routes``), ``get_account_settings`` and ``put_function_concurrency`` with AWS's
+    minimum."""
+    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda.responses import LambdaResponse
+
+    install_routes()
+    own = getattr(LambdaResponse, "get_account_settings", None)
+    return [
+        mock.patch.object(LambdaResponse, "get_account_settings", own or _get_account_settings, create=True),
+        mock.patch.object(LambdaBackend, "put_function_concurrency", _put_function_concurrency),
+    ]
+
+
+def account_limit() -> int:
+    """The fake account's concurrency limit: ``MOTO_LAMBDA_CONCURRENCY_QUOTA``, else AWS's default
+    (``deployment.DEFAULT_ACCOUNT_LIMIT``)."""
+    from tutorial_support.deployment import DEFAULT_ACCOUNT_LIMIT
+
+    return int(os.environ.get(QUOTA_VARIABLE) or DEFAULT_ACCOUNT_LIMIT)
+
+
+def _reserved(backend, except_function: str | None = None) -> int:
+    return sum(int(fn.reserved_concurrency or 0) for fn in backend.list_functions()
+               if fn.function_name != except_function)
+
+
+def _get_account_settings(self):
+    """Lambda ``get_account_settings`` for moto (``LambdaResponse``), which lacks it: the limit and what is left
+    unreserved, and moto's defaults for the code-size limits."""
+    limit = account_limit()
+    functions = self.backend.list_functions()
+    return 200, {}, json.dumps({
+        "AccountLimit": {"TotalCodeSize": 80_530_636_800, "CodeSizeUnzipped": 262_144_000,
+                         "CodeSizeZipped": 52_428_800, "ConcurrentExecutions": limit,
+                         "UnreservedConcurrentExecutions": limit - _reserved(self.backend)},
+        "AccountUsage": {"TotalCodeSize": sum(int(getattr(fn, "code_size", 0) or 0) for fn in functions),
+                         "FunctionCount": len(functions)}})
+
+
+def _put_function_concurrency(self, function_name: str, reserved_concurrency: str) -> str:
+    """moto's put_function_concurrency with AWS's rule: refused (``InvalidParameterValueException``) when it would
+    leave fewer than ``min(100, limit)`` of the account's executions unreserved."""
+    from moto.awslambda.exceptions import InvalidParameterValueException
+
+    from tutorial_support.deployment import UNRESERVED_MINIMUM
+
+    fn = self.get_function(function_name)
+    limit = account_limit()
+    minimum = min(UNRESERVED_MINIMUM, limit)
+    if limit - _reserved(self, fn.function_name) - int(reserved_concurrency) < minimum:
+        raise InvalidParameterValueException(
+            "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+            f"below its minimum value of [{minimum}].")
+    fn.reserved_concurrency = reserved_concurrency
+    return fn.reserved_concurrency

@@ -2,13 +2,16 @@
 
 ``run_deploy`` is what ``make deploy`` does (``deploy_cli.py`` is its command line), each step idempotent, so running
 it again rolls out a new image or new settings:
-1. the ECR repository and the image in it (``ecr.py``);
+1. the ECR repository and the image in it, under a tag of its own (``ecr.py``);
 2. the execution role ``NAME-role``: trusted by ``lambda.amazonaws.com``, with ``AWSLambdaBasicExecutionRole`` only
    (write its logs to CloudWatch; nothing else);
-3. the function ``NAME``: created from the image pinned by digest, or its code and configuration updated;
-4. at most ``--max-concurrency`` copies of it at once (reserved concurrency);
-5. a new version, and the alias ``live`` pointed at it (roll back by pointing ``live`` at an older version);
-6. one invocation of ``live`` with a real image URL, whose answer is printed.
+3. the function's log group ``/aws/lambda/NAME``, before the function (else Lambda makes it, kept forever, untagged):
+   ``LOG_RETENTION_DAYS`` of retention, the project's tags;
+4. the function ``NAME``: created from the image pinned by digest, or its code and configuration updated;
+5. at most ``--max-concurrency`` copies of it at once (reserved concurrency), where the account's limit allows it
+   (``tutorial_support.deployment.concurrency_cap``; else the account's limit caps it, and chapter 06's throttle);
+6. a new version, and the alias ``live`` pointed at it (``make rollback`` points it back: ``releases.py``);
+7. one invocation of ``live`` with a real image URL (a smoke test), whose answer is printed.
 
 Every resource gets the tag ``project=serverless-dl-clothing`` (``tutorial_support.deployment``); ``destroy.py``
 deletes only what carries it. ``AWS_ENDPOINT_URL`` (read by boto3 itself) points every call at another endpoint,
@@ -23,10 +26,19 @@ import time
 
 import botocore.exceptions
 from botocore.config import Config
-from ecr import build_and_push, ensure_repository, image_digest
+from ecr import build_and_push, ensure_repository, image_digest, newest_image, unique_tag
 
 from tutorial_support import deployment, docker_image
-from tutorial_support.deployment import ALIAS, PROJECT_TAGS, DeployError, error_code, is_ours, not_ours, role_name
+from tutorial_support.deployment import (
+    ALIAS,
+    LOG_RETENTION_DAYS,
+    PROJECT_TAGS,
+    DeployError,
+    error_code,
+    is_ours,
+    not_ours,
+    role_name,
+)
 
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 ROLE_PROPAGATION_ATTEMPTS, ROLE_PROPAGATION_DELAY_S = 10, 3.0
@@ -206,6 +218,78 @@ def publish_and_alias(lambda_client, name: str, alias: str = ALIAS) -> tuple[str
     # END SOLUTION
 
 
+def log_group_name(name: str) -> str:
+    """The log group Lambda writes function ``name``'s logs to."""
+    return f"/aws/lambda/{name}"
+
+
+def ensure_log_group(logs, lambda_client, name: str, retention_days: int = LOG_RETENTION_DAYS) -> str:
+    """Create the function's log group ``/aws/lambda/NAME`` before the function, tagged as ours, and set its
+    retention to ``retention_days``. Without it, Lambda creates the group at the first invocation with no retention
+    (logs kept, and billed, forever) and no tags. A group of that name made by Lambda for our function earlier
+    (untagged, while the function ``name`` is ours) is adopted: tagged and given the retention.
+
+    Returns:
+        the log group's name.
+
+    Raises:
+        DeployError: a log group of that name exists, is not tagged as ours, and the function ``name`` is not ours
+            (or does not exist).
+        botocore.exceptions.ClientError: an AWS call failed.
+    """
+    group = log_group_name(name)
+    found = [g for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"] if g["logGroupName"] == group]
+    if not found:
+        logs.create_log_group(logGroupName=group, tags=dict(PROJECT_TAGS))
+        print(f"  CloudWatch log group {group}: created")
+    else:
+        arn = found[0].get("logGroupArn") or found[0]["arn"].removesuffix(":*")
+        if not is_ours(logs.list_tags_for_resource(resourceArn=arn).get("tags")):
+            try:
+                function_is_ours = is_ours(lambda_client.get_function(FunctionName=name).get("Tags"))
+            except lambda_client.exceptions.ResourceNotFoundException:
+                function_is_ours = False
+            if not function_is_ours:
+                raise not_ours("CloudWatch log group", group)
+            logs.tag_resource(resourceArn=arn, tags=dict(PROJECT_TAGS))  # made by Lambda for our function
+            print(f"  CloudWatch log group {group}: exists (made by Lambda for {name}): tagged as ours")
+        else:
+            print(f"  CloudWatch log group {group}: exists")
+    logs.put_retention_policy(logGroupName=group, retentionInDays=retention_days)
+    return group
+
+
+def reserve(lambda_client, name: str, cap: deployment.ConcurrencyCap,
+            timeout_s: int = deployment.DEFAULT_TIMEOUT_S) -> deployment.ConcurrencyCap:
+    """Set the reservation ``cap`` plans (``limit_concurrency``), or none where the account cannot reserve any; print
+    the cap that holds. Returns it: ``cap``, or, when Lambda refused a reservation the plan could not foresee (the
+    account's limits were not readable), the cap of an account that reserves nothing (``cap.unreserved_instead``)."""
+    if cap.reserved is not None and limit_concurrency(lambda_client, name, cap.reserved) is None:
+        cap = cap.unreserved_instead(timeout_s)
+    if cap.reserved is not None:
+        print(f"  concurrency: at most {cap.reserved} copies at once (reserved)")
+    else:
+        print(f"  concurrency: no reserved concurrency; {cap.describe()}")
+    return cap
+
+
+# Error codes of the handler's answer (solutions/03_lambda_code/safe_download.py) that say the photo could not be
+# fetched from its host: a smoke test that gets one proves the function runs, not that it fails.
+PHOTO_HOST_CODES = frozenset({"fetch_failed", "fetch_timeout", "upstream_http_error"})
+
+
+def smoke_test_verdict(answer, function_error: str | None) -> str:
+    """What the smoke test's answer says about the deployment: ``"ok"`` (a prediction), ``"photo_host"`` (the handler
+    ran, and the photo's host refused or failed: ``PHOTO_HOST_CODES``), or ``"failed"`` (an unhandled error, or
+    another error code: the handler, the image or the model is broken)."""
+    if function_error:
+        return "failed"
+    error = answer.get("error") if isinstance(answer, dict) else None
+    if error is None:
+        return "ok"
+    return "photo_host" if isinstance(error, dict) and error.get("code") in PHOTO_HOST_CODES else "failed"
+
+
 def invoke(lambda_client, name: str, url: str, qualifier: str = ALIAS) -> tuple[dict, str | None]:
     """Invoke ``name:qualifier`` synchronously with the direct event ``{"url": url}``.
 
@@ -220,34 +304,56 @@ def invoke(lambda_client, name: str, url: str, qualifier: str = ALIAS) -> tuple[
 # --------------------------------------------------------------------------------------------- the commands
 
 
-def run_deploy(args, session) -> int:
-    """The ``deploy`` command: every step, printing what it does. Returns the exit status."""
+def run_deploy(args, session, cap: deployment.ConcurrencyCap | None = None) -> int:
+    """The ``deploy`` command: every step, printing what it does. Returns the exit status.
+
+    Args:
+        args: ``deploy_cli``'s options (``name``, ``arch``, ``memory``, ``timeout``, ``max_concurrency``,
+            ``image_tag``, ``no_build``, ``dockerfile``, ``url``).
+        cap: the concurrency cap the plan chose (``deployment.read_concurrency_cap``); None: read it now.
+    """
     print(f"Deploying {args.name} to {session.region_name}:")
-    ecr, iam = session.client("ecr"), session.client("iam")
+    ecr, iam, logs = session.client("ecr"), session.client("iam"), session.client("logs")
     lambda_client = session.client("lambda", config=Config(read_timeout=args.timeout + 30))
+    if cap is None:
+        cap = deployment.read_concurrency_cap(lambda_client, args.name, args.max_concurrency, args.timeout)
     if not args.no_build:
         reason = docker_image.docker_available()  # before creating anything
         if reason:
             raise DeployError(f"cannot build the image: {reason}. Start Docker and run again, or pass --no-build "
                               "to deploy the image already in ECR.")
     repository_uri = ensure_repository(ecr, args.name)
-    if not args.no_build:
-        build_and_push(ecr, repository_uri, args.image_tag, args.arch)
-    image_uri = f"{repository_uri}@{image_digest(ecr, args.name, args.image_tag)}"
-    print(f"  image: {image_uri}")
+    if args.no_build:
+        tag = args.image_tag or newest_image(ecr, args.name)
+    else:
+        tag = args.image_tag or unique_tag()
+        build_and_push(ecr, repository_uri, tag, args.arch, args.dockerfile)
+    image_uri = f"{repository_uri}@{image_digest(ecr, args.name, tag)}"
+    print(f"  image {tag}: {image_uri}")
     role_arn = ensure_role(iam, role_name(args.name))
+    ensure_log_group(logs, lambda_client, args.name)
     config = ensure_function(lambda_client, args.name, image_uri, role_arn, args.memory, args.timeout, args.arch)
     print(f"  {config['MemorySize']} MB, {config['Timeout']} s, {config['Architectures'][0]}, state {config['State']}")
-    limit_concurrency(lambda_client, args.name, args.max_concurrency)
+    reserve(lambda_client, args.name, cap, args.timeout)
     version, alias_arn = publish_and_alias(lambda_client, args.name)
     print(f"  version {version} published; alias {ALIAS} -> {version} ({alias_arn})")
     print(f"Invoking {args.name}:{ALIAS} with {args.url}")
     answer, function_error = invoke(lambda_client, args.name, args.url)
     print(json.dumps(answer, indent=2))
-    if function_error or (isinstance(answer, dict) and "error" in answer):
-        print(f"The function answered with an error ({function_error or answer['error'].get('code')}); its log is "
-              f"in CloudWatch, log group /aws/lambda/{args.name}.", file=sys.stderr)
+    verdict = smoke_test_verdict(answer, function_error)
+    if verdict == "failed":
+        code = function_error or (answer.get("error", {}).get("code") if isinstance(answer, dict) else None)
+        print(f"The function answered with an error ({code}); its log is in CloudWatch, log group "
+              f"{log_group_name(args.name)}. `make rollback` points {ALIAS} back at the version before.",
+              file=sys.stderr)
         return 1
-    print(f"Deployed. Roll back with: aws lambda update-alias --function-name {args.name} --name {ALIAS} "
-          "--function-version <an older version>")
+    if verdict == "photo_host":
+        error = answer["error"]
+        print(f"deployed; the smoke test's photo host refused ({error.get('code')}: {error.get('message')}): the "
+              "function ran, but the photo's host did not serve it (hosts rate-limit, and some refuse AWS's "
+              "addresses). Try another URL: `make predict URL=...` classifies it locally; through the deployed "
+              "function, `make deploy ARGS='--no-build --url ...'` or, after `make api`, "
+              "`predict.py INVOKE_URL IMAGE_URL`.")
+    print(f"Deployed. `make versions` lists the versions and their images; `make rollback` points {ALIAS} back at "
+          "the one before.")
     return 0

@@ -13,15 +13,25 @@ from __future__ import annotations
 
 import json
 
-from tutorial_support.deployment import ALIAS, PROJECT_TAGS, DeployError, is_ours
+from tutorial_support.deployment import (
+    ALIAS,
+    DEFAULT_BURST,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_RATE,
+    PROJECT_TAGS,
+    UNRESERVED_BURST,
+    DeployError,
+    is_ours,
+    unreserved_rate,
+)
 
 ROUTE_KEY = "POST /predict"
 STAGE = "$default"  # the stage served at the API's root URL: https://ID.execute-api.REGION.amazonaws.com/predict
-# Throttling of every route of the stage: at most RATE requests a second on average, BURST at once. 5 a second is
-# plenty for a tutorial and caps what strangers who find the URL can spend, with the function's reserved concurrency
-# (chapter 05): `flood_cost` below, the README's table (`make security-tables`). Over the limits, API Gateway answers
-# 429 Too Many Requests without invoking the function.
-DEFAULT_BURST, DEFAULT_RATE = 10, 5.0
+# Throttling of every route of the stage: at most DEFAULT_RATE requests a second on average, DEFAULT_BURST at once
+# (5 and 10: plenty for a tutorial), shared with chapter 05 (tutorial_support/deployment.py). With the function's
+# reserved concurrency they cap what strangers who find the URL can spend (`deployment.flood_cost`, the README's
+# table: `make security-tables`). Where the account could not reserve any, `default_throttle` lowers them
+# (UNRESERVED_BURST, `unreserved_rate`). Over the limits, API Gateway answers 429 without invoking the function.
 PERMISSION_ID = "allow-http-api"  # the statement id of the permission in the function's resource policy
 
 # Who may call POST /predict in each mode of `create --auth`: the route's AuthorizationType, who, and how to call.
@@ -234,11 +244,30 @@ def allow_invoke(lambda_client, function_name: str, qualifier: str, api_source_a
     # END SOLUTION
 
 
-def create(session, name: str, burst: int = DEFAULT_BURST, rate: float = DEFAULT_RATE, auth: str = "none",
+def default_throttle(lambda_client, name: str) -> tuple[int, float, str]:
+    """The stage's throttle for function ``name`` when ``make api`` is given none: ``DEFAULT_BURST``/``DEFAULT_RATE``
+    when the function has reserved concurrency (it caps the copies); else (an account whose limit left nothing to
+    reserve: chapter 05) ``UNRESERVED_BURST`` and ``unreserved_rate`` of the function's timeout, so that at most
+    ``DEFAULT_MAX_CONCURRENCY`` requests are in flight however slow each one is.
+
+    Returns:
+        (burst, rate in requests a second, why: a sentence for the printout).
+    """
+    reserved = lambda_client.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+    if reserved:
+        return DEFAULT_BURST, DEFAULT_RATE, f"the function has {reserved} reserved concurrent executions"
+    timeout = lambda_client.get_function_configuration(FunctionName=name, Qualifier=ALIAS)["Timeout"]
+    return UNRESERVED_BURST, unreserved_rate(timeout), (
+        "the function has no reserved concurrency (the account's concurrency limit left none to reserve): lowered "
+        f"so that at most {DEFAULT_MAX_CONCURRENCY} requests of up to {timeout} s are in flight")
+
+
+def create(session, name: str, burst: int | None = None, rate: float | None = None, auth: str = "none",
            issuer: str | None = None, audience: list[str] | tuple[str, ...] = ()) -> str:
     """Every step of ``make api`` for deployment ``name`` (whose function and alias chapter 05 created).
 
     Args:
+        burst, rate: the stage's throttle (requests at once, requests a second); None: ``default_throttle``.
         auth, issuer, audience: who may call the route (``ensure_auth``).
 
     Returns:
@@ -255,6 +284,10 @@ def create(session, name: str, burst: int = DEFAULT_BURST, rate: float = DEFAULT
     except lambda_client.exceptions.ResourceNotFoundException:
         raise DeployError(f"the function {name} has no alias {ALIAS!r} in {session.region_name}: "
                                  "run `make deploy` first (same --name and --region).") from None
+    if burst is None or rate is None:
+        default_burst, default_rate, why = default_throttle(lambda_client, name)
+        burst, rate = default_burst if burst is None else burst, default_rate if rate is None else rate
+        print(f"  throttle: {rate:.3g} requests/s, bursts of {burst}: {why}")
     api = ensure_api(apigw, api_name(name))
     integration_id, route_id = ensure_route(apigw, api["ApiId"], alias_arn)
     print(f"  route {ROUTE_KEY} -> integration {integration_id} (Lambda proxy, payload 2.0) -> {alias_arn}")
@@ -263,7 +296,7 @@ def create(session, name: str, burst: int = DEFAULT_BURST, rate: float = DEFAULT
           + who_can_call(auth, source_arn(alias_arn, api["ApiId"]), issuer, audience))
     stage = ensure_stage(apigw, api["ApiId"], burst, rate)
     limits = stage["DefaultRouteSettings"]
-    print(f"  stage {STAGE}: auto-deploy, throttled to {limits['ThrottlingRateLimit']:g} requests/s, "
+    print(f"  stage {STAGE}: auto-deploy, throttled to {limits['ThrottlingRateLimit']:.3g} requests/s, "
           f"bursts of {limits['ThrottlingBurstLimit']}")
     statement = allow_invoke(lambda_client, name, ALIAS, source_arn(alias_arn, api["ApiId"]))
     print(f"  permission {statement['Sid']}: apigateway.amazonaws.com may invoke {name}:{ALIAS} for "
