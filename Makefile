@@ -19,8 +19,9 @@ CONCURRENCY ?= 4
 AUTH ?=
 AWS_ARGS = $(if $(REGION),--region $(REGION)) $(if $(NAME),--name $(NAME))
 
-.PHONY: help demo predict test lab check grade starters lint train convert bench image image-run image-invoke \
-        image-size lambda-wheels deploy destroy api serve load-test security-tables clean
+.PHONY: help demo predict test lab check grade starters lint train convert bench train-tabular bench-tabular \
+        image image-run image-invoke \
+        image-size lambda-wheels deploy versions rollback destroy api serve deploy-plan load-test security-tables clean
 help:
 	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
@@ -30,23 +31,32 @@ help:
 	@echo "                     (TIMEOUT=300: seconds an exercise's code may take to load or to answer one call)"
 	@echo "make starters        authors: regenerate the chapter folders from solutions/"
 	@echo "make test            run the whole suite as CI does (installs TensorFlow and Jupyter on first run)"
-	@echo "make lint            check the code with ruff"
+	@echo "make lint            check the code with ruff, and template.yaml (SAM) with cfn-lint"
 	@echo "make train           train the model from scratch (about 40 minutes on 2 CPU cores)"
 	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity (QUANTIZATION=dynamic|float16)"
 	@echo "make bench           measure every way to serve the model (about 10 minutes; writes benchmarks/)"
+	@echo "make train-tabular   chapter 08: train the wine models (scikit-learn, XGBoost) and their ONNX exports (seconds)"
+	@echo "make bench-tabular   chapter 08: size, cold start, latency, memory and cost of each tabular backend (minutes;"
+	@echo "                     Python 3.13: TABULAR_PYTHON=...; writes benchmarks/tabular_results.*)"
 	@echo "make image           build the Lambda container image (Docker; ARCH=arm64, DOCKERFILE=04_docker/Dockerfile)"
 	@echo "make image-run       run the image's Lambda emulator on 127.0.0.1:9000 (PORT=...), private URLs allowed"
 	@echo "make image-invoke URL=...   send an image URL to the running emulator and print the answer"
 	@echo "make image-size      the image's size from its layers' contents, beside a TensorFlow image (no Docker)"
 	@echo "make lambda-wheels   the wheels the image installs on x86_64 and arm64, and the glibc they need (no Docker)"
 	@echo "make deploy          build and push the image, create or update the Lambda function in your AWS account"
-	@echo "                     (REGION=... NAME=... ARGS='--dry-run' or '--no-build --memory 2048 ...')"
+	@echo "                     (REGION=... NAME=... ARGS='--dry-run' or '--no-build --memory 2048 ...');"
+	@echo "                     DOCKERFILE=04_docker/Dockerfile ships your own chapter 03-04 code"
+	@echo "make versions        the function's versions, the image each runs, and which one live serves"
+	@echo "make rollback        point live back at the version before (VERSION=N: that one); refused if its image is gone"
 	@echo "make api             put a throttled HTTP API (POST /predict) in front of it; prints the invoke URL"
 	@echo "                     AUTH=none (default: anyone with the URL) | iam (SigV4-signed IAM principals) |"
 	@echo "                     jwt (a token: AUTH=jwt ARGS='--jwt-issuer URL --jwt-audience ID'); rerun to switch"
 	@echo "make destroy         delete everything deploy and api created (ARGS=--dry-run lists it)"
 	@echo "make serve           the handler behind a local HTTP server on 127.0.0.1:8080, as API Gateway calls it"
-	@echo "                     (ALLOW_PRIVATE_URLS=1: it may fetch photos served on this machine)"
+	@echo "                     (ALLOW_PRIVATE_URLS=1: it may fetch photos served on this machine); PLATFORM=gcp serves"
+	@echo "                     chapter 08's Google Cloud Run function there instead, through the Functions Framework"
+	@echo "make deploy-plan PLATFORM=gcp|azure   chapter 08: how to deploy to Google Cloud or Azure: the source folder,"
+	@echo "                     the gcloud / az commands, memory and timeout, printed, never run (ARGS='--stage DIR')"
 	@echo "make load-test       a few thousand good and bad requests against make serve on loopback: wrong answers,"
 	@echo "                     latency, the server's memory (REQUESTS=2000 CONCURRENCY=4; writes benchmarks/load_test.json)"
 	@echo "make security-tables the README's security tables: who can call in each AUTH mode, what a flood costs"
@@ -74,14 +84,15 @@ predict: $(SERVE)
 	@test -n "$(URL)" || { echo 'usage: make predict URL=https://example.com/photo.jpg'; exit 2; }
 	$(PY) solutions/03_lambda_code/demo.py "$(URL)"
 
-# CI: lint, the GitHub Actions workflow against the published schema (offline), chapter folders in sync with
-# solutions/, every test on the reference (graded ones included; the notebooks are executed once, by nbval, from
-# chapter folders whose stubs are filled in: tests/test_grading.py; the mutation tests of the checks), and every
-# graded test failing on freshly generated starters (strict xfail).
+# CI: lint, the GitHub Actions workflow against the published schema and template.yaml with cfn-lint (both offline),
+# chapter folders in sync with solutions/, every test on the reference (graded ones included; the notebooks are
+# executed once, by nbval, from chapter folders whose stubs are filled in: tests/test_grading.py; the mutation tests
+# of the checks), and every graded test failing on freshly generated starters (strict xfail).
 LINTED := grading tutorial_support solutions benchmarks tests
 test: $(DEV)
 	$(PY) -m ruff check $(LINTED)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m grading.starters --check
 	$(PY) -m pytest --target solutions
 	$(PY) -m pytest tests/graded --target starters -m graded
@@ -101,6 +112,7 @@ starters: $(DEV)
 
 lint: $(DEV)
 	$(PY) -m ruff check $(LINTED)
+	$(VENV)/bin/cfn-lint template.yaml
 
 train: $(DEV)
 	$(PY) solutions/01_intro/train.py
@@ -129,6 +141,22 @@ $(BENCH)/tf2onnx/.installed: requirements/bench-tf2onnx.txt | $(PY)
 
 bench: $(DEV) $(BENCH)/onnxruntime/.installed $(BENCH)/tflite-runtime/.installed $(BENCH)/tf2onnx/.installed
 	$(PY) benchmarks/bench.py
+
+# Chapter 08's tabular models. make bench-tabular runs each backend under Lambda's Python (3.13: on PATH, or pyenv's or
+# uv's, as lambda_runtime.find_python finds it) in an environment holding only that backend's pinned requirements
+# (.bench/tabular-sklearn, -xgboost, -onnx); a set whose environment cannot be made is skipped.
+TABULAR_PYTHON ?= $(shell $(PY) -c 'from tutorial_support.lambda_runtime import find_python; print(find_python() or "python3.13")')
+TABULAR_SETS := sklearn xgboost onnx
+train-tabular: $(DEV)
+	$(PY) solutions/08_explore_more/tabular_train.py
+
+$(BENCH)/tabular-%/.installed: requirements/tabular-%.txt | $(DEV)
+	-$(TABULAR_PYTHON) -m venv $(BENCH)/tabular-$* && \
+	  $(BENCH)/tabular-$*/bin/python -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+	    --require-hashes -r $< && touch $@
+
+bench-tabular: $(DEV) $(foreach set,$(TABULAR_SETS),$(BENCH)/tabular-$(set)/.installed)
+	$(PY) benchmarks/tabular_bench.py
 
 # Chapter 04: the container image. Building and running need a Docker engine; the other two do not.
 DOCKERFILE ?= solutions/04_docker/Dockerfile
@@ -159,7 +187,14 @@ $(DEPLOY): requirements/deploy.txt $(SERVE)
 	@touch $@
 
 deploy: $(DEPLOY)
-	$(PY) solutions/05_deploy/deploy_cli.py deploy --arch $(ARCH) $(AWS_ARGS) $(ARGS)
+	$(PY) solutions/05_deploy/deploy_cli.py deploy --arch $(ARCH) --dockerfile $(DOCKERFILE) $(AWS_ARGS) $(ARGS)
+
+VERSION ?=
+versions: $(DEPLOY)
+	$(PY) solutions/05_deploy/deploy_cli.py versions $(AWS_ARGS) $(ARGS)
+
+rollback: $(DEPLOY)
+	$(PY) solutions/05_deploy/deploy_cli.py rollback $(if $(VERSION),--version $(VERSION)) $(AWS_ARGS) $(ARGS)
 
 api: $(DEPLOY)
 	$(PY) solutions/06_api_gateway/api_cli.py create $(AWS_ARGS) $(if $(AUTH),--auth $(AUTH)) $(ARGS)
@@ -170,8 +205,30 @@ destroy: $(DEPLOY)
 
 # Local use: the handler may fetch photos from this machine and its network (ALLOW_PRIVATE_URLS=1, see
 # solutions/03_lambda_code/safe_download.py). The deployed function never sets it, and refuses private addresses.
-serve: $(SERVE)
+# PLATFORM=gcp: chapter 08's Google adapter, served by the Functions Framework (its gunicorn server, as on Cloud Run)
+# on the same address; the handler is found on PYTHONPATH, as it is beside the adapter once deployed.
+PLATFORM ?=
+GCP := $(VENV)/.gcp-installed
+$(GCP): requirements/dev.txt $(SERVE)
+	$(PIP) -c requirements/dev.txt functions-framework
+	@touch $@
+
+serve: $(if $(PLATFORM),$(if $(filter gcp,$(PLATFORM)),$(GCP)),$(SERVE))
+ifeq ($(PLATFORM),gcp)
+	ALLOW_PRIVATE_URLS=1 PYTHONPATH=solutions/03_lambda_code $(PY) -m functions_framework --target classify \
+	  --source solutions/08_explore_more/google_cloud_function.py --host 127.0.0.1 --port 8080
+else ifneq ($(PLATFORM),)
+	@echo "make serve: no local server for PLATFORM=$(PLATFORM): PLATFORM=gcp (Google's), or none (API Gateway's). \
+	Azure's host needs Core Tools; tests/test_platforms.py calls its function directly."; exit 2
+else
 	ALLOW_PRIVATE_URLS=1 $(PY) solutions/06_api_gateway/serve.py
+endif
+
+# Chapter 08: the deployment to Google Cloud or Azure, as a plan (tutorial_support.deployment's settings: boto3).
+deploy-plan: $(DEPLOY)
+	@test -n "$(PLATFORM)" || { echo 'usage: make deploy-plan PLATFORM=gcp|azure [REGION=...] [NAME=...]'; exit 2; }
+	$(PY) solutions/08_explore_more/deploy_plan.py $(PLATFORM) $(if $(REGION),--region $(REGION)) \
+	  $(if $(NAME),--name $(NAME)) $(ARGS)
 
 # make load-test runs serve.py as make serve does, and needs only psutil on top (requirements/load.txt), to read the
 # server's resident memory.

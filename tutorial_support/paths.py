@@ -12,6 +12,7 @@ MODELS_DIR = REPO_ROOT / "models"
 KERAS_MODEL = MODELS_DIR / "clothing-model.keras"
 TFLITE_MODEL = MODELS_DIR / "clothing-model.tflite"
 LABELS = MODELS_DIR / "labels.txt"
+TABULAR_MODELS_DIR = MODELS_DIR / "tabular"  # chapter 08's wine models, their ONNX exports and features.json
 SAMPLES_DIR = REPO_ROOT / "samples"
 SOLUTIONS = REPO_ROOT / "solutions"
 HANDLER_DIR = SOLUTIONS / "03_lambda_code"  # the reference handler's task root: lambda_function.py, safe_download.py

@@ -8,9 +8,19 @@ several chapters share (the model, the photos, their oracles) is in ``common``.
 
 from __future__ import annotations
 
-from grading.checks import chapter01, chapter02, chapter03, chapter04, chapter05, chapter06
+from grading.checks import (
+    chapter01,
+    chapter02,
+    chapter03,
+    chapter04,
+    chapter05,
+    chapter06,
+    chapter08,
+    chapter08_tabular,
+)
 
-CHAPTER_MODULES = (chapter01, chapter02, chapter03, chapter04, chapter05, chapter06)
+# Chapter 08's tabular exercises have a module of their own (chapter08 re-exports them for the notebook and the tests).
+CHAPTER_MODULES = (chapter01, chapter02, chapter03, chapter04, chapter05, chapter06, chapter08, chapter08_tabular)
 
 
 def exercises() -> dict[str, list]:
