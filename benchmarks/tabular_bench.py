@@ -123,7 +123,9 @@ def run_worker(python: Path, args: dict, timeout_s: float = 300) -> dict:
     """One ``tabular_bench_worker.py`` process; what it measured. Raises RuntimeError when it fails."""
     args = dict(args, t_spawn=time.time())
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TABULAR_BACKEND", "TABULAR_MODEL_DIR")}
-    env.update(PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
+    # The task root on PYTHONPATH, as Lambda's Python runtime puts LAMBDA_TASK_ROOT there: the worker imports the
+    # handler from it like the function does.
+    env.update(PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(args["task_root"]))
     done = subprocess.run([str(python), str(WORKER), json.dumps(args)], env=env, capture_output=True, text=True,
                           timeout=timeout_s, cwd=tempfile.gettempdir())
     if done.returncode != 0:

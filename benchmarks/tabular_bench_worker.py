@@ -54,8 +54,8 @@ def main() -> None:
     for name in LIBRARIES[args["backend"]]:  # the imports the handler will make, timed apart from its own load
         importlib.import_module(name)
     imported = time.perf_counter()
-    sys.path.insert(0, args["task_root"])  # Lambda's own sys.path: the task root first (this process is ours)
-    import tabular_handler  # from the task root; the model loads here
+    # from the task root, on PYTHONPATH as in Lambda (tabular_bench.run_worker sets it); the model loads here
+    import tabular_handler
 
     loaded = time.perf_counter()
     events = args["events"]

@@ -5,7 +5,6 @@ documented 4xx, never a 500, one JSON log line), its task root as each Dockerfil
 what the checks share with the reference."""
 
 import ast
-import importlib.util
 import json
 import logging
 import math
@@ -40,27 +39,33 @@ SPLIT = tabular_train.load_split()
 GOOD = SPLIT.x_test[0].tolist()  # a held-out wine
 
 
-def load_backend_module(backend: str):
-    """``tabular_handler.py`` imported afresh with ``TABULAR_BACKEND=backend`` (under a name of its own: the handler
-    keeps its backend in module state, as one Lambda function does)."""
-    spec = importlib.util.spec_from_file_location(f"tabular_handler_{backend.replace('-', '_')}", HANDLER)
-    module = importlib.util.module_from_spec(spec)
-    previous = os.environ.get("TABULAR_BACKEND")
-    os.environ["TABULAR_BACKEND"] = backend
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        if previous is None:
-            del os.environ["TABULAR_BACKEND"]
-        else:
-            os.environ["TABULAR_BACKEND"] = previous
-    return module
+class Serving:
+    """``tabular_handler`` as a function deployed with ``TABULAR_BACKEND=backend`` serves: the backend's model is
+    loaded once (``load_backend``, what the module does at import from the variable), and each ``lambda_handler`` call
+    runs with the module's ``BACKEND`` and ``predict_proba`` set to it. Every other name is the module's own. (The
+    backend chosen by the variable at import is tested in fresh processes:
+    ``test_each_image_task_root_serves_its_backend_through_load_handler``.)"""
+
+    def __init__(self, backend: str):
+        self.backend = backend
+        self.predict_proba = tabular_handler.load_backend(backend, tabular_handler.MODEL_DIR)
+
+    def __getattr__(self, name):
+        return getattr(tabular_handler, name)
+
+    def lambda_handler(self, event, context):
+        saved = tabular_handler.BACKEND, tabular_handler.predict_proba
+        tabular_handler.BACKEND, tabular_handler.predict_proba = self.backend, self.predict_proba
+        try:
+            return tabular_handler.lambda_handler(event, context)
+        finally:
+            tabular_handler.BACKEND, tabular_handler.predict_proba = saved
 
 
 @pytest.fixture(scope="module")
 def handlers():
-    """{backend: the handler module serving it}."""
-    return {backend: load_backend_module(backend) for backend in tabular_handler.BACKENDS}
+    """{backend: the handler serving it}."""
+    return {backend: Serving(backend) for backend in tabular_handler.BACKENDS}
 
 
 @contextmanager
@@ -255,7 +260,7 @@ def test_one_json_log_line_per_request_without_the_features(handlers):
 
 def test_an_unknown_backend_fails_the_start_with_the_backends_named():
     with pytest.raises(ValueError, match="TABULAR_BACKEND='onnx' is not a backend; expected one of sklearn, xgboost"):
-        load_backend_module("onnx")
+        Serving("onnx")
 
 
 JSON = st.recursive(
