@@ -175,7 +175,9 @@ def bench_handler(args, np):
     handler.interpreter.invoke = timed("inference", invoke)
     total, answers = [], {}
     deadline = time.perf_counter() + args["max_seconds"]
-    while len(total) < args["warm"] and (len(total) < 20 or time.perf_counter() < deadline):
+    # at least one call per photo, so that every photo has its answer (compared with Keras), however few --warm asks
+    calls = max(args["warm"], len(args["urls"]))
+    while len(total) < calls and (len(total) < max(20, len(args["urls"])) or time.perf_counter() < deadline):
         url = args["urls"][len(total) % len(args["urls"])]
         request = event(url)
         t = time.perf_counter()

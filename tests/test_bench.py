@@ -87,6 +87,15 @@ def test_worker_splits_a_real_handler_call(tmp_path, image_host, monkeypatch):
     assert result["decode_ms"]["n"] == 3 and result["without_download_ms"]["n"] == result["bare_invoke_ms"]["n"] == 25
 
 
+def test_worker_answers_every_photo_even_when_asked_for_fewer_warm_calls(tmp_path, image_host):
+    samples = sorted(SAMPLES_DIR.rglob("*.jpg"))[:3]
+    urls = [f"{image_host}/samples/{p.relative_to(SAMPLES_DIR).as_posix()}" for p in samples]
+    result, paths, _ = _worker("handler", tmp_path, urls=urls, event=json.dumps(url_event(None)),
+                               handler_dir=str(SOLUTIONS / "03_lambda_code"), warm=2)
+    assert result["answers"] == [p.parent.name for p in paths]  # it stopped with a KeyError before
+    assert result["warm_ms"]["n"] == 3
+
+
 def test_cost_follows_the_cpu_share_assumption():
     results = {"LiteRT": {"runtime": "litert", "warm_p50_ms": {"median": 40.0}},
                "Lambda handler (LiteRT)": {"runtime": "handler", "warm_p50_ms": {"median": 50.0},
