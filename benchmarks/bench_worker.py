@@ -11,6 +11,7 @@ It prints one JSON line (seconds and milliseconds as named; peak RSS in MB, from
 """
 
 import json
+import os
 import resource
 import sys
 import time
@@ -143,6 +144,7 @@ def bench_handler(args, np):
     import PIL.Image  # noqa: F401
 
     imported = time.perf_counter()
+    os.environ["MODEL_PATH"] = args["model"]  # the model measured (the handler reads MODEL_PATH at import)
     handler = handler_module(args["handler_dir"])  # import lambda_function from its task root, as Lambda does
 
     loaded = time.perf_counter()

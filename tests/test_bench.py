@@ -96,6 +96,27 @@ def test_worker_answers_every_photo_even_when_asked_for_fewer_warm_calls(tmp_pat
     assert result["warm_ms"]["n"] == 3
 
 
+def test_input_size_is_read_from_the_model():
+    assert bench.input_size(MODELS_DIR / "clothing-model.tflite") == 128
+    transfer = MODELS_DIR / "efficientnet-lite0" / "clothing-model.tflite"
+    if transfer.is_file():  # make train MODEL=efficientnet-lite0 && make convert MODEL=efficientnet-lite0
+        assert bench.input_size(transfer) == 224
+
+
+def test_another_model_dir_needs_an_output_of_its_own(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        bench.main(["--model-dir", str(MODELS_DIR / "efficientnet-lite0")])
+    assert stopped.value.code == 2 and "needs an --output of its own" in capsys.readouterr().err
+
+
+def test_the_handler_row_serves_the_model_it_is_given(tmp_path, image_host):
+    samples = sorted(SAMPLES_DIR.rglob("*.jpg"))[:1]
+    urls = [f"{image_host}/samples/{p.relative_to(SAMPLES_DIR).as_posix()}" for p in samples]
+    with pytest.raises(RuntimeError, match="handler worker failed"):  # MODEL_PATH is the model given: absent here
+        _worker("handler", tmp_path, urls=urls, event=json.dumps(url_event(None)), model=str(tmp_path / "none.tflite"),
+                handler_dir=str(SOLUTIONS / "03_lambda_code"))
+
+
 def test_cost_follows_the_cpu_share_assumption():
     results = {"LiteRT": {"runtime": "litert", "warm_p50_ms": {"median": 40.0}},
                "Lambda handler (LiteRT)": {"runtime": "handler", "warm_p50_ms": {"median": 50.0},
