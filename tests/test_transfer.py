@@ -124,7 +124,7 @@ def test_transfer_route_trains_for_one_step_and_writes_every_artifact(tmp_path):
 
 @pytest.mark.skipif(not (TRANSFER_DIR / "clothing-model.tflite").is_file(),
                     reason="models/efficientnet-lite0/clothing-model.tflite not made: make train "
-                           "MODEL=efficientnet-lite0, then convert.py --keras-model/--output into that folder")
+                           "MODEL=efficientnet-lite0, then make convert MODEL=efficientnet-lite0")
 def test_handler_serves_the_transfer_model_at_its_own_input_size(image_host):
     url = f"{image_host}/samples/pants/081b5ec1-13a6-43c8-991f-9ad2020f646a.jpg"
     script = ("import json, sys, lambda_function as h; "
