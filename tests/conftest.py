@@ -181,6 +181,27 @@ def captured_request_log():
         lambda_function.request_log.setLevel(level)
 
 
+def overlap_probe(seconds: float = 0.05):
+    """A stand-in Lambda handler that takes ``seconds`` per call and records how many of its calls overlap.
+
+    Returns:
+        (the handler, a one-item list whose item is the most calls seen running at once).
+    """
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    def handler(event, context):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(seconds)
+        with lock:
+            inside[0] -= 1
+        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+
+    return handler, most
+
+
 def ask(url: str, event=None) -> dict:
     """The handler's answer to ``event`` (default: a payload-2.0 event asking for ``url``): {"status": int, **body}."""
     import lambda_function

@@ -6,14 +6,13 @@ import json
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 
 import predict
 import pytest
 import serve
-from conftest import SOLUTIONS
+from conftest import SOLUTIONS, overlap_probe
 
 PANTS = "/samples/pants/0257eb81-f3d3-4704-8299-8b6ab20f1ed4.jpg"
 SERVE, PREDICT = SOLUTIONS / "06_api_gateway" / "serve.py", SOLUTIONS / "06_api_gateway" / "predict.py"
@@ -125,18 +124,7 @@ def test_a_404_reads_the_request_body_so_a_keep_alive_connection_stays_usable():
 
 
 def test_handler_calls_take_turns_as_in_one_lambda_execution_environment():
-    inside, most = [0], [0]
-    lock = threading.Lock()
-
-    def slow(event, context):
-        with lock:
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-        time.sleep(0.05)
-        with lock:
-            inside[0] -= 1
-        return {"statusCode": 200, "body": "{}"}
-
+    slow, most = overlap_probe()
     with serve.serve(lambda_handler=slow) as url:
         threads = [threading.Thread(target=post, args=(url, b"{}")) for _ in range(4)]
         for thread in threads:

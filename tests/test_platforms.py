@@ -25,7 +25,7 @@ import functions_framework
 import lambda_function
 import predict
 import pytest
-from conftest import PANTS, REPO_ROOT, SOLUTIONS, captured_request_log
+from conftest import PANTS, REPO_ROOT, SOLUTIONS, captured_request_log, overlap_probe
 
 from tutorial_support.events import http_api_event
 
@@ -155,18 +155,7 @@ def test_the_azure_function_is_post_api_predict_behind_a_function_key():
 
 @pytest.mark.parametrize("platform", ["gcp", "azure"])
 def test_requests_take_turns_in_one_instance(google_client, monkeypatch, platform):
-    inside, most = [0], [0]
-    lock = threading.Lock()
-
-    def slow(event, context):
-        with lock:
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-        time.sleep(0.05)
-        with lock:
-            inside[0] -= 1
-        return {"statusCode": 200, "headers": {"Content-Type": JSON_TYPE}, "body": "{}"}
-
+    slow, most = overlap_probe()
     monkeypatch.setattr(lambda_function, "lambda_handler", slow)
     threads = [threading.Thread(target=ask, args=(platform, b"{}", JSON_TYPE, google_client)) for _ in range(4)]
     for thread in threads:
