@@ -138,13 +138,15 @@ def run_worker(python: Path, args: dict, timeout_s: float = 600) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(variants: dict, models: dict, missing: dict, runs: int, warm: int, max_seconds: float) -> dict:
-    """Run every variant ``runs`` times in fresh processes; summarise each figure as median and range."""
+def measure(variants: dict, models: dict, missing: dict, runs: int, warm: int, max_seconds: float,
+            size: int) -> dict:
+    """Run every variant ``runs`` times in fresh processes, on the photos preprocessed to ``size`` pixels (the
+    model's ``input_size``); summarise each figure as median and range."""
     samples = find_images(SAMPLES_DIR)
     results = {}
     with tempfile.TemporaryDirectory() as tmp, serve_directory(SAMPLES_DIR) as base:
         inputs = Path(tmp) / "inputs.npy"
-        np.save(inputs, load_batch(samples, input_size(models["float32"])))
+        np.save(inputs, load_batch(samples, size))
         urls = [f"{base}/{p.relative_to(SAMPLES_DIR).as_posix()}" for p in samples]
         event = json.dumps(url_event(None))  # bench_worker puts each URL in its body
         for name, (runtime, model, threads, env) in variants.items():
@@ -206,15 +208,16 @@ def agreement(results: dict, classes: list[str]) -> None:
             result["top1_agreement"] = float(np.mean([a == classes[i] for a, i in zip(answers, reference.argmax(1))]))
 
 
-def quantization_accuracy(models: dict, data_dir: Path | None) -> dict:
+def quantization_accuracy(models: dict, data_dir: Path | None, size: int) -> dict:
     """Validation accuracy of the float32, dynamic-range and float16 TF-Lite models, and their agreement with float32.
 
-    Uses ``data_dir`` (the dataset's validation split: one folder per class) when given, else the 30 samples.
+    Uses ``data_dir`` (the dataset's validation split: one folder per class) when given, else the 30 samples,
+    preprocessed to ``size`` pixels (the model's ``input_size``).
     """
     folder = data_dir if data_dir and data_dir.is_dir() else SAMPLES_DIR
     paths = find_images(folder)
     truth = np.array([CLASSES.index(p.parent.name) for p in paths])
-    x = load_batch(paths, input_size(models["float32"]))
+    x = load_batch(paths, size)
     source = folder.resolve()
     out = {"images": len(paths), "source": source.relative_to(REPO_ROOT.parent).as_posix()
            if source.is_relative_to(REPO_ROOT.parent) else source.as_posix()}
@@ -405,8 +408,9 @@ def main(argv=None) -> int:
                   "machine": machine(), "settings": {"runs": args.runs, "warm": args.warm,
                                                      "max_seconds": args.max_seconds},
                   "model_files_mb": {k: p.stat().st_size / 1e6 for k, p in models.items()}}
-        report |= measure(variants, models, missing, args.runs, args.warm, args.max_seconds)
-        report["quantization"] = quantization_accuracy(models, args.data_dir)
+        size = input_size(models["float32"])  # read once from the model, for both
+        report |= measure(variants, models, missing, args.runs, args.warm, args.max_seconds, size)
+        report["quantization"] = quantization_accuracy(models, args.data_dir, size)
     agreement(report["variants"], CLASSES)
     report["sizes_mb"] = {} if args.skip_sizes else {
         name: installed_size_mb(version, requirements, BENCH / "sizes.json")
