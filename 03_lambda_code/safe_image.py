@@ -1,9 +1,13 @@
-"""Decode the bytes a stranger's URL gave into the RGB photo the model gets, with the decoder's work bounded.
+"""Decode the bytes a stranger sent, or that a stranger's URL gave, into the RGB photo the model gets, with the
+decoder's work bounded.
 
-``safe_download.download_image`` fetches the bytes and hands them to ``decode_image`` here. A file of a few KB can
-make an image decoder work for minutes without being large in pixels: a progressive JPEG whose thousands of scans
-each walk the whole image again, a PNG or JPEG cut into a million tiny chunks that Pillow reads one by one in Python,
-an animation of many frames. So, before Pillow decodes a pixel:
+``safe_download.download_image`` fetches the bytes and hands them to ``decode_image`` here; an upload (the image
+itself in the request, base64-encoded: ``decode_base64_upload``, at most ``MAX_UPLOAD_BYTES``) goes through
+``safe_download.image_from_bytes`` to the same ``decode_image``, so both ways in meet the same bounds.
+
+A file of a few KB can make an image decoder work for minutes without being large in pixels: a progressive JPEG
+whose thousands of scans each walk the whole image again, a PNG or JPEG cut into a million tiny chunks that Pillow
+reads one by one in Python, an animation of many frames. So, before Pillow decodes a pixel:
 
 - **Formats: JPEG, PNG and WebP** (``IMAGE_FORMATS``), what a photo of clothing arrives in (cameras and phones write
   JPEG, or HEIC that they export as JPEG; shops and CDNs serve JPEG, PNG and WebP). GIF (256 colours, made for
@@ -19,10 +23,11 @@ an animation of many frames. So, before Pillow decodes a pixel:
   it is read from the file's own header here, because Pillow's WebP decoder allocates its canvas when it opens.
 - **Smaller decoding where the format allows it:** a JPEG is decoded at 1/2, 1/4 or 1/8 scale (``Image.draft``,
   libjpeg-turbo's DCT scaling) when the result stays at least ``DRAFT_MARGIN`` times the model's input size. At
-  twice the input size (256 px for this model's 128) every photo of the validation split gives the same pixels as a
+  twice the input size (448 px for this model's 224) every photo of the validation split gives the same pixels as a
   full decode (they are about 400 px wide, too small to be reduced), so the answers do not change; a 12 MP phone photo
   is decoded at 1/8 scale. Decoding to the input size itself (margin 1) changed 2 of the 30 sample photos' answers
-  and cost 2 points of validation accuracy, so it is not done.
+  and cost 2 points of validation accuracy (measured with the compact 128-px model that shipped then), so it is not
+  done.
 
 Then the photo is turned the way a person sees it (the EXIF ``Orientation`` tag, as ``ImageOps.exif_transpose``:
 phones store portrait photos sideways with that tag) and converted to RGB by what its mode means (``to_rgb``):
@@ -35,6 +40,8 @@ Standard library, numpy and Pillow only: this module is part of the Lambda task 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import re
 import struct
@@ -53,6 +60,19 @@ MAX_JPEG_SCANS = 32  # scans in one JPEG: libjpeg's progressive script has 10 (6
 MAX_SEGMENTS = 4_096  # JPEG marker segments, PNG or WebP chunks: a 10 MB PNG in 8 KB IDAT chunks has about 1,300
 DRAFT_MARGIN = 2  # a JPEG is decoded at a reduced scale only while it stays this many times the model's input size
 BACKGROUND = (255, 255, 255)  # what transparent pixels become: white, as product photos are shown
+
+# Uploads: the image itself in the request, base64-encoded (API Gateway delivers a binary body so; a direct invocation
+# carries it in its "image" field). The whole event Lambda hands the function is at most 6 MB for a synchronous
+# invocation, 6,291,456 bytes ("For synchronous invocations, the maximum payload size is 6 MB":
+# docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html, .../gettingstarted-limits.html); API Gateway's own limit is
+# larger (10 MB for an HTTP API's payload: docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html;
+# 10 MB for a REST API), so Lambda's binds. Base64 writes 4 characters for every 3 bytes, a third more: 4 MiB of image
+# is 5,592,408 characters, leaving 699,048 bytes of the 6 MB for the rest of the event (an HTTP API's request line and
+# headers are at most 10,240 bytes; the request context a few KB). 4.5 MiB would already be 6,291,456 characters, the
+# whole payload with no room for the event around it. A phone photo of 12 MP is 2-5 MB as JPEG.
+MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # an uploaded image's bytes, at most (the one figure; the others derive from it)
+MAX_UPLOAD_BASE64_CHARS = 4 * -(-MAX_UPLOAD_BYTES // 3)  # its base64 text, at most: 5,592,408 characters
+UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp")  # the Content-Types of an upload: IMAGE_FORMATS' media types
 
 # JPEG frame types (ITU T.81, table B.1): the Huffman-coded ones browsers decode, and the rest, refused.
 JPEG_FRAMES = {0xC0: "baseline", 0xC1: "extended sequential", 0xC2: "progressive"}
@@ -77,7 +97,8 @@ class RequestError(Exception):
     import), so both modules raise the one class without importing each other in a cycle.
 
     Attributes:
-        status: HTTP status code (400 for a malformed request, 422 for a URL that cannot give an image).
+        status: HTTP status code (400 for a malformed request, 413 for an upload over ``MAX_UPLOAD_BYTES``, 415 for
+            a body of another media type, 422 for a URL or bytes that cannot give an image).
         code: a stable machine-readable error code, listed in the README.
         message: one sentence for the client; never the target's response body or an environment value.
     """
@@ -88,7 +109,7 @@ class RequestError(Exception):
 
 
 def _not_an_image(why: str = "") -> RequestError:
-    return RequestError(422, "not_an_image", why or "the URL did not give a complete JPEG, PNG or WebP image")
+    return RequestError(422, "not_an_image", why or "the image is not a complete JPEG, PNG or WebP file")
 
 
 def _too_complex(what: str) -> RequestError:
@@ -291,6 +312,55 @@ def decode_image(data: bytes, target_size: tuple[int, int] | None = None, header
         raise _too_large() from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error):  # UnidentifiedImageError is an OSError
         raise _not_an_image() from None
+
+
+def payload_too_large(what: str = "the image") -> RequestError:
+    """RequestError 413 ``payload_too_large``: ``what`` is over ``MAX_UPLOAD_BYTES``."""
+    return RequestError(413, "payload_too_large",
+                        f"{what} is over the upload limit of {MAX_UPLOAD_BYTES:,} bytes "
+                        f"({MAX_UPLOAD_BYTES // 2**20} MiB; "
+                        f"{MAX_UPLOAD_BASE64_CHARS:,} characters once base64-encoded), set by Lambda's 6 MB payload "
+                        "for the whole request: send a smaller photo (resize it, or save it as JPEG), or its URL")
+
+
+def check_upload_size(data: bytes) -> bytes:
+    """``data`` if it is at most ``MAX_UPLOAD_BYTES`` long; RequestError 413 ``payload_too_large`` otherwise."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise payload_too_large()
+    return data
+
+
+def decode_base64_upload(text, what: str = 'the "image" field') -> bytes:
+    """The bytes of an uploaded image from its base64 text (RFC 4648's standard alphabet, padded, no line breaks: as
+    API Gateway encodes a binary body, and as ``base64 -w 0 FILE`` or ``base64.b64encode`` write it).
+
+    The length is checked before anything is decoded, so text over the limit costs nothing more.
+
+    Args:
+        text: the base64 text, as the request carried it.
+        what: names ``text`` in messages (``'the "image" field'``, ``"the request body"``).
+
+    Returns:
+        the decoded bytes, at most ``MAX_UPLOAD_BYTES``.
+
+    Raises:
+        RequestError: 413 ``payload_too_large`` (longer than ``MAX_UPLOAD_BASE64_CHARS`` characters, or bytes over
+        ``MAX_UPLOAD_BYTES``); 400 ``invalid_image`` (not a string, empty, or not valid base64).
+    """
+    if not isinstance(text, str) or not text:
+        got = "an empty string" if text == "" else type(text).__name__
+        raise RequestError(400, "invalid_image", f"{what} must be the image file's bytes, base64-encoded: a "
+                                                 f"non-empty string, got {got}")
+    if len(text) > MAX_UPLOAD_BASE64_CHARS:
+        raise payload_too_large(what)
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):  # a character outside the alphabet (a line break, non-ASCII), bad padding
+        raise RequestError(400, "invalid_image", f"{what} is not valid base64: the standard alphabet (A-Z, a-z, "
+                                                 "0-9, +, /), padded with =, one line (base64 -w 0 FILE)") from None
+    if not data:
+        raise RequestError(400, "invalid_image", f"{what} holds no bytes: send the image file itself")
+    return check_upload_size(data)
 
 
 def read_image(path: str | Path, target_size: tuple[int, int] | None = None) -> Image.Image:

@@ -9,13 +9,14 @@ removes both.
 
 from __future__ import annotations
 
-from tutorial_support.deployment import ALIAS, is_ours, role_name
+from tutorial_support.deployment import ALIAS, is_ours, remove_batch, remove_monitoring, role_name
 
 
 def destroy(session, name: str, dry_run: bool = False) -> list[str]:
     """Delete what ``deploy`` created for ``name``, when tagged as this project's: the function (its versions and
-    alias go with it), its log group, the role, the repository (with its images). Run chapter 06's ``api.py
-    destroy`` first: the API invokes the function.
+    alias go with it), its log group, the role, the repository (with its images), and chapter 07's CloudWatch alarms
+    and dashboard (``make alarms``, ``make canary``). Run chapter 06's ``api.py destroy`` first: the API invokes the
+    function.
 
     Returns:
         one line per resource removed (or, with ``dry_run``, that would be removed); resources not found or not
@@ -23,6 +24,8 @@ def destroy(session, name: str, dry_run: bool = False) -> list[str]:
     """
     lambda_client, logs, iam, ecr = (session.client(s) for s in ("lambda", "logs", "iam", "ecr"))
     done, verb = [], "would remove" if dry_run else "removed"
+    done += remove_monitoring(session.client("cloudwatch"), name, dry_run)  # chapter 07: they watch the function
+    done += remove_batch(session, name, dry_run)  # chapter 07: the batch state machine invokes the function
     try:
         function = lambda_client.get_function(FunctionName=name)
         if is_ours(function.get("Tags")):

@@ -373,6 +373,35 @@ def handler_answer(url: str) -> dict:
     return lambda_function.lambda_handler({"url": url}, None)
 
 
+# The ways an image reaches the handler: by URL (downloaded from the served folder), or uploaded: a direct invocation's
+# "image" field, the body of a payload 2.0 or 1.0 proxy event (base64-encoded, as API Gateway delivers it), or the
+# "image" field of a JSON body. tests/test_uploads.py runs the same bad inputs through all of them.
+WAYS_IN = ("url", "direct", "http-v2", "rest-v1", "json-image")
+
+
+def answer_via(way: str, data: bytes, served=None, content_type: str = "image/jpeg") -> tuple[int, dict]:
+    """(HTTP status, answer) of the handler for the image ``data`` sent ``way`` (one of ``WAYS_IN``); the ``url`` way
+    needs ``served`` (folder, base URL) and serves ``data`` as a file there."""
+    import base64
+    import hashlib
+    import json
+
+    import lambda_function
+
+    from tutorial_support.events import answer_of, image_event, proxy_event, url_event
+
+    if way == "url":
+        folder, base = served
+        name = hashlib.sha256(data).hexdigest()[:16] + ".bin"  # served as application/octet-stream
+        (folder / name).write_bytes(data)
+        event = url_event(f"{base}/{name}")
+    elif way == "json-image":
+        event = proxy_event("http-v2", json.dumps({"image": base64.b64encode(data).decode("ascii")}))
+    else:
+        event = image_event(data, content_type, way)
+    return answer_of(lambda_function.lambda_handler(event, None))
+
+
 def test_the_same_photo_upright_and_sideways_with_its_exif_tag_gets_the_same_answer(served, sample_images):
     folder, base = served
     for index, (path, true_class) in enumerate(sample_images[::3]):
@@ -395,20 +424,23 @@ def test_a_16_bit_grey_photo_gets_the_answer_of_its_8_bit_version(served):
     assert "error" not in sixteen and sixteen == eight
 
 
-@pytest.mark.parametrize("name, data, code", [
-    ("scans.jpg", lambda: jpeg_with_scans(MAX_JPEG_SCANS + 1), "image_too_complex"),
-    ("chunks.png", lambda: png_with_idat_chunks(MAX_SEGMENTS + 1), "image_too_complex"),
-    ("photo.gif", lambda: encode(photo((40, 50)), "GIF"), "not_an_image"),
-    ("photo.bmp", lambda: encode(photo((40, 50)), "BMP"), "not_an_image"),
-    ("canvas.webp", lambda: webp_canvas(16_383, 16_383), "image_too_large"),
-])
-def test_the_handler_answers_each_hostile_image_with_its_4xx_and_serves_the_next_request(served, name, data, code):
-    folder, base = served
-    (folder / name).write_bytes(data())
-    (folder / "good.jpg").write_bytes(PANTS.read_bytes())
-    answer = handler_answer(f"{base}/{name}")
-    assert answer["error"]["status"] == 422 and answer["error"]["code"] == code, answer
-    assert handler_answer(f"{base}/good.jpg")["top_class"] == "pants"
+HOSTILE_IMAGES = {  # name: (the bytes, built here, and the code they get whichever way they come in)
+    "scans.jpg": (lambda: jpeg_with_scans(MAX_JPEG_SCANS + 1), "image_too_complex"),
+    "chunks.png": (lambda: png_with_idat_chunks(MAX_SEGMENTS + 1), "image_too_complex"),
+    "photo.gif": (lambda: encode(photo((40, 50)), "GIF"), "not_an_image"),
+    "photo.bmp": (lambda: encode(photo((40, 50)), "BMP"), "not_an_image"),
+    "canvas.webp": (lambda: webp_canvas(16_383, 16_383), "image_too_large"),
+}
+
+
+@pytest.mark.parametrize("way", WAYS_IN)
+@pytest.mark.parametrize("name", HOSTILE_IMAGES)
+def test_the_handler_answers_each_hostile_image_with_its_4xx_and_serves_the_next_request(served, name, way):
+    data, code = HOSTILE_IMAGES[name]
+    status, answer = answer_via(way, data(), served)
+    assert (status, answer["error"]["status"], answer["error"]["code"]) == (422, 422, code), answer
+    good_status, good = answer_via(way, PANTS.read_bytes(), served)
+    assert good_status == 200 and good == answer_via("url", PANTS.read_bytes(), served)[1]
 
 
 def test_request_error_is_one_class_for_the_handler_the_download_and_the_decoder():

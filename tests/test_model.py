@@ -35,7 +35,8 @@ def test_keras_and_tflite_agree_on_the_bundled_images():
     assert len(paths) == 30
     result = convert.parity(MODELS_DIR / "clothing-model.keras", MODELS_DIR / "clothing-model.tflite", paths)
     assert result["top1_agreement"] == 1.0
-    assert result["max_abs_logit_diff"] < 1e-4
+    # The committed file is float16 (make convert): its logits move by about 1e-2, more than float32's 1e-5
+    assert 1e-4 < result["max_abs_logit_diff"] < convert.TOLERANCE["float16"]
 
 
 @pytest.mark.slow

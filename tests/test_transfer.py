@@ -28,7 +28,7 @@ from export_efficientnet_weights import REFERENCE_FILE, REPO_ROOT, WEIGHTS_FILE,
 TOLERANCE = 1e-3
 needs_weights = pytest.mark.skipif(not WEIGHTS_FILE.is_file(), reason="models/efficientnet-lite0/imagenet-weights.npz "
                                    "not made: run make efficientnet-weights (PyTorch, in .venv-torch)")
-TRANSFER_DIR = REPO_ROOT / "models" / "efficientnet-lite0"
+COMPACT_DIR = REPO_ROOT / "models" / "compact"  # the model trained from scratch, which shipped before
 
 
 @pytest.fixture(scope="module")
@@ -122,17 +122,21 @@ def test_transfer_route_trains_for_one_step_and_writes_every_artifact(tmp_path):
     assert metrics["transfer"]["views"] == 2 and len(metrics["history"]["val_accuracy"]) == 2
 
 
-@pytest.mark.skipif(not (TRANSFER_DIR / "clothing-model.tflite").is_file(),
-                    reason="models/efficientnet-lite0/clothing-model.tflite not made: make train "
-                           "MODEL=efficientnet-lite0, then make convert MODEL=efficientnet-lite0")
-def test_handler_serves_the_transfer_model_at_its_own_input_size(image_host):
+@pytest.mark.parametrize("model_dir, size", [
+    pytest.param(REPO_ROOT / "models", 224, id="efficientnet-lite0 (ships)"),
+    pytest.param(COMPACT_DIR, 128, id="compact", marks=pytest.mark.skipif(
+        not (COMPACT_DIR / "clothing-model.tflite").is_file(),
+        reason="models/compact/clothing-model.tflite not made: make train MODEL=compact, then make convert "
+               "MODEL=compact")),
+])
+def test_handler_serves_either_model_at_its_own_input_size(image_host, model_dir, size):
     url = f"{image_host}/samples/pants/081b5ec1-13a6-43c8-991f-9ad2020f646a.jpg"
     script = ("import json, sys, lambda_function as h; "
               "print(json.dumps([int(h.INPUT_HEIGHT), h.lambda_handler({'url': sys.argv[1]}, None)]))")
     done = subprocess.run([sys.executable, "-c", script, url], cwd=SOLUTIONS / "03_lambda_code",
-                          env=dict(os.environ, MODEL_PATH=str(TRANSFER_DIR / "clothing-model.tflite")),
+                          env=dict(os.environ, MODEL_PATH=str(model_dir / "clothing-model.tflite")),
                           capture_output=True, text=True, timeout=120)
-    size, answer = json.loads(done.stdout.strip().splitlines()[-1])
-    assert size == 224
+    size_read, answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert size_read == size
     assert answer["top_class"] == "pants"
     assert abs(sum(answer["probabilities"].values()) - 1) < 1e-6

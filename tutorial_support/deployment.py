@@ -219,6 +219,12 @@ def role_name(name: str) -> str:
     return f"{name}-role"
 
 
+def log_group_name(name: str) -> str:
+    """The function ``name``'s CloudWatch log group: Lambda's default, ``/aws/lambda/NAME``
+    (docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html), which deploy creates before the function."""
+    return f"/aws/lambda/{name}"
+
+
 def is_ours(tags: dict | list | None) -> bool:
     """True when ``tags`` (a dict, or ECR/IAM's list of ``{"Key", "Value"}``) carry this project's tag."""
     if isinstance(tags, list):
@@ -231,6 +237,132 @@ def not_ours(kind: str, name: str) -> DeployError:
     tag = ", ".join(f"{k}={v}" for k, v in PROJECT_TAGS.items())
     return DeployError(f"a {kind} named {name!r} already exists and is not tagged {tag}, so it is not this "
                        "project's: it is left alone. Choose another name with --name (make deploy NAME=...).")
+
+
+def alarm_name(name: str, kind: str) -> str:
+    """The CloudWatch alarm ``kind`` (``"5xx-rate"``, ``"canary-errors"``...) of deployment ``name`` (chapter 07's
+    ``monitoring.py`` creates them, ``make destroy`` removes them: ``remove_monitoring``)."""
+    return f"{name}-{kind}"
+
+
+def dashboard_name(name: str) -> str:
+    """The CloudWatch dashboard of deployment ``name``: the name itself (a dashboard's name allows A-Z, a-z, 0-9, - and
+    _, as the deployment's name does)."""
+    return name
+
+
+def watches_function(alarm: dict, name: str) -> bool:
+    """True when every metric of ``alarm`` (``describe_alarms``' ``MetricAlarms`` item: one metric, or ``Metrics``
+    of metric math) is one of function ``name``'s (dimension ``FunctionName``)."""
+    metrics = [alarm] if alarm.get("MetricName") else [q["MetricStat"]["Metric"] for q in alarm.get("Metrics", [])
+                                                         if "MetricStat" in q]
+    return bool(metrics) and all({"Name": "FunctionName", "Value": name} in m.get("Dimensions", []) for m in metrics)
+
+
+def remove_monitoring(cloudwatch, name: str, dry_run: bool = False) -> list[str]:
+    """Delete the CloudWatch alarms and the dashboard of deployment ``name`` that are this project's: alarms named
+    ``alarm_name(name, ...)`` that watch function ``name`` and carry ``PROJECT_TAGS``, and ``dashboard_name(name)``
+    when tagged so. Others are reported and left alone.
+
+    Returns:
+        one line per resource removed (with ``dry_run``: that would be removed).
+    """
+    done, verb, prefix = [], "would remove" if dry_run else "removed", alarm_name(name, "")
+    ours, theirs = [], []
+    pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"])
+    for page in pages:
+        for alarm in page["MetricAlarms"]:
+            if not watches_function(alarm, name):
+                continue  # another deployment's whose name starts with this one's (NAME-2-...)
+            tags = cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags")
+            (ours if is_ours(tags) else theirs).append(alarm["AlarmName"])
+    if ours:
+        if not dry_run:
+            for start in range(0, len(ours), 100):  # DeleteAlarms takes at most 100 names
+                cloudwatch.delete_alarms(AlarmNames=ours[start:start + 100])
+        done.append(f"{verb} CloudWatch alarms {', '.join(ours)}")
+    for alarm in theirs:
+        print(f"  CloudWatch alarm {alarm} is not tagged as this project's: left alone")
+    dashboard = dashboard_name(name)
+    for entry in cloudwatch.list_dashboards(DashboardNamePrefix=dashboard).get("DashboardEntries", []):
+        if entry["DashboardName"] != dashboard:
+            continue
+        if is_ours(cloudwatch.list_tags_for_resource(ResourceARN=entry["DashboardArn"]).get("Tags")):
+            if not dry_run:
+                cloudwatch.delete_dashboards(DashboardNames=[dashboard])
+            done.append(f"{verb} CloudWatch dashboard {dashboard}")
+        else:
+            print(f"  CloudWatch dashboard {dashboard} is not tagged as this project's: left alone")
+    return done
+
+
+def batch_names(name: str, account: str, region: str) -> dict:
+    """Chapter 07's batch predictions on AWS (``batch_aws.py``) for deployment ``name``: the Step Functions state
+    machine, its role, and the S3 bucket of manifests and results (bucket names are global: the account and the
+    region make it unique; at most 63 characters, lower case)."""
+    return {"state machine": f"{name}-batch", "role": f"{name}-batch-role",
+            "bucket": f"{name}-batch-{account}-{region}".lower()[:63]}
+
+
+def remove_batch(session, name: str, dry_run: bool = False) -> list[str]:
+    """Delete what ``batch_aws.py setup`` created for deployment ``name`` when tagged as this project's: the state
+    machine, its role (with its inline policy) and the bucket (with every manifest and result in it). Others of
+    the same names are reported and left alone.
+
+    Returns:
+        one line per resource removed (with ``dry_run``: that would be removed).
+    """
+    account = session.client("sts").get_caller_identity()["Account"]
+    names = batch_names(name, account, session.region_name)
+    sfn, iam, s3 = (session.client(s) for s in ("stepfunctions", "iam", "s3"))
+    done, verb = [], "would remove" if dry_run else "removed"
+    arn = f"arn:{session.get_partition_for_region(session.region_name)}:states:{session.region_name}:{account}:" \
+          f"stateMachine:{names['state machine']}"
+    try:
+        sfn.describe_state_machine(stateMachineArn=arn)
+        if is_ours({t["key"]: t["value"] for t in sfn.list_tags_for_resource(resourceArn=arn)["tags"]}):
+            if not dry_run:
+                sfn.delete_state_machine(stateMachineArn=arn)
+            done.append(f"{verb} Step Functions state machine {names['state machine']}")
+        else:
+            print(f"  Step Functions state machine {names['state machine']} is not tagged as this project's: "
+                  "left alone")
+    except sfn.exceptions.StateMachineDoesNotExist:
+        pass
+    role = names["role"]
+    try:
+        if is_ours(iam.list_role_tags(RoleName=role)["Tags"]):
+            if not dry_run:
+                for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+                    iam.delete_role_policy(RoleName=role, PolicyName=policy)
+                iam.delete_role(RoleName=role)
+            done.append(f"{verb} IAM role {role}")
+        else:
+            print(f"  IAM role {role} is not tagged as this project's: left alone")
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    bucket = names["bucket"]
+    try:
+        tags = s3.get_bucket_tagging(Bucket=bucket)["TagSet"]
+    except botocore.exceptions.ClientError as e:
+        if error_code(e) in ("NoSuchBucket", "404"):
+            return done
+        if error_code(e) != "NoSuchTagSet":
+            raise
+        tags = []
+    if is_ours(tags):
+        objects = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            objects += len(keys)
+            if keys and not dry_run:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        if not dry_run:
+            s3.delete_bucket(Bucket=bucket)
+        done.append(f"{verb} S3 bucket {bucket} ({objects} object{'s' * (objects != 1)})")
+    else:
+        print(f"  S3 bucket {bucket} is not tagged as this project's: left alone")
+    return done
 
 
 def error_code(error: botocore.exceptions.ClientError) -> str:

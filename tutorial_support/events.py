@@ -48,6 +48,21 @@ def url_event(url: str | None, shape: str = "http-v2") -> dict:
     return proxy_event(shape, json.dumps(payload))
 
 
+def image_event(data: bytes, content_type: str = "image/jpeg", shape: str = "http-v2") -> dict:
+    """The event asking the handler to classify the image ``data`` itself (an upload): as a direct invocation,
+    ``{"image": "<base64 of data>"}``; as a proxy event of ``shape``, a body that is ``data`` base64-encoded with
+    ``isBase64Encoded`` true and the ``Content-Type`` header ``content_type``, as API Gateway's HTTP API delivers an
+    image body (docs: aws.amazon.com/blogs/compute/handling-binary-data-using-amazon-api-gateway-http-apis/)."""
+    encoded = base64.b64encode(data).decode("ascii")
+    if shape == "direct":
+        return {"image": encoded}
+    event = proxy_event(shape, encoded, base64_encoded=True)
+    name = "content-type" if shape == "http-v2" else "Content-Type"  # payload 2.0 lower-cases header names
+    event["headers"] = {**{k: v for k, v in event["headers"].items() if k.lower() != "content-type"},
+                        name: content_type}
+    return event
+
+
 def http_api_event(method: str, path: str, headers: dict, body: bytes, source_ip: str = "127.0.0.1") -> dict:
     """The payload-2.0 event API Gateway's HTTP API would send for one HTTP request: the example event with this
     request's method, path, query string, headers (lower-case names), body and a fresh request id.

@@ -39,7 +39,12 @@ so an account whose limit is 10 (``mock_aws_account(concurrency_limit=10)``) can
 Source: https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html, and
 https://docs.aws.amazon.com/lambda/latest/api/API_GetAccountSettings.html.
 
-``lifecycle()`` enters all three; ``tutorial_support.moto_account.moto_gaps_filled`` enters it.
+CloudWatch dashboards: AWS tags them (``TagResource``: "the only CloudWatch resources that can be tagged are alarms,
+dashboards, metric streams and Contributor Insights rules", https://docs.aws.amazon.com/AmazonCloudWatch/latest/
+APIReference/API_TagResource.html), moto 5.2.5 only alarms (``ResourceNotFoundException`` for a dashboard's ARN). While
+``dashboard_tags()`` is entered, a dashboard's ARN is tagged and listed too, and ``delete_dashboards`` drops its tags.
+
+``lifecycle()`` enters all four; ``tutorial_support.moto_account.moto_gaps_filled`` enters it.
 """
 
 from __future__ import annotations
@@ -87,9 +92,9 @@ def _shared(name: str, patches):
 
 @contextmanager
 def lifecycle():
-    """``lambda_lifecycle()``, ``stage_updates()`` and ``account_limits()`` together: what ``moto_gaps_filled``
-    enters."""
-    with lambda_lifecycle(), stage_updates(), account_limits():
+    """``lambda_lifecycle()``, ``stage_updates()``, ``account_limits()`` and ``dashboard_tags()`` together: what
+    ``moto_gaps_filled`` enters."""
+    with lambda_lifecycle(), stage_updates(), account_limits(), dashboard_tags():
         yield
 
 
@@ -103,6 +108,11 @@ def stage_updates():
     """While in this context, moto's apigatewayv2 has ``update_stage`` and refuses a second ``create_stage`` of a
     stage name with ``ConflictException`` (see the module's docstring)."""
     return _shared("stages", _stage_patches)
+
+
+def dashboard_tags():
+    """While in this context, moto's CloudWatch tags dashboards as AWS does (see the module's docstring)."""
+    return _shared("dashboards", _dashboard_patches)
 
 
 def account_limits():
@@ -376,3 +386,39 @@ def _put_function_concurrency(self, function_name: str, reserved_concurrency: st
             f"below its minimum value of [{minimum}].")
     fn.reserved_concurrency = reserved_concurrency
     return fn.reserved_concurrency
+
+
+# --------------------------------------------------------------------------------------------- CloudWatch dashboards
+
+
+def _dashboard_patches():
+    """The ``mock.patch.object`` patches of moto's CloudWatch backend: ``tag_resource``, ``delete_dashboards``."""
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    return [mock.patch.object(CloudWatchBackend, "tag_resource", _tagging(CloudWatchBackend.tag_resource)),
+            mock.patch.object(CloudWatchBackend, "delete_dashboards",
+                              _deleting_dashboards(CloudWatchBackend.delete_dashboards))]
+
+
+def _tagging(original):
+    def tag_resource(self, arn: str, tags: dict[str, str]) -> None:
+        """moto's tag_resource, which also tags a dashboard (by its ARN), as AWS does."""
+        if arn in (dashboard.arn for dashboard in self.dashboards.values()):
+            self.tagger.tag_resource(arn, self.tagger.convert_dict_to_tags_input(tags))
+            return None
+        return original(self, arn, tags)
+
+    return tag_resource
+
+
+def _deleting_dashboards(original):
+    def delete_dashboards(self, dashboards: list[str]):
+        """moto's delete_dashboards; the deleted dashboards' tags go with them."""
+        arns = [self.dashboards[name].arn for name in dashboards if name in self.dashboards]
+        answer = original(self, dashboards)
+        for arn in arns:
+            if arn not in (dashboard.arn for dashboard in self.dashboards.values()):
+                self.tagger.delete_all_tags_for_resource(arn)
+        return answer
+
+    return delete_dashboards

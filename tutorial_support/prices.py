@@ -25,8 +25,24 @@ PRICE_PER_MILLION_REQUESTS = 0.20  # dollars per million Lambda requests
 FREE_TIER_REQUESTS = 1_000_000  # Lambda requests a month, per account
 FREE_TIER_GB_SECONDS = 400_000  # Lambda GB-seconds a month, per account
 HTTP_API_PRICE_PER_MILLION = 1.00  # dollars per million HTTP API requests (first 300 M a month)
+# Amazon CloudWatch pricing, https://aws.amazon.com/cloudwatch/pricing/ (us-east-1, late 2026): a standard-resolution
+# alarm costs $0.10 a month per metric it lists (a metric-math alarm counts each of its metrics), a custom dashboard
+# $3.00 a month; the free tier: 10 alarm metrics and 3 dashboards (up to 50 metrics each) a month, per account.
+# Lambda's own metrics are free. Chapter 07's `make alarms` (solutions/07_production/monitoring.py).
+CLOUDWATCH_PRICING_URL = "https://aws.amazon.com/cloudwatch/pricing/"
+ALARM_METRIC_PRICE_PER_MONTH = 0.10  # dollars per standard-resolution alarm metric a month
+DASHBOARD_PRICE_PER_MONTH = 3.00  # dollars per custom dashboard a month
+FREE_TIER_ALARM_METRICS, FREE_TIER_DASHBOARDS = 10, 3  # a month, per account
 # Lambda gives one full vCPU at 1,769 MB (docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
 FULL_VCPU_MB = 1769
+
+
+def scaled_duration_ms(duration_ms: float, memory_mb: float) -> float:
+    """A single-threaded duration measured on one full CPU core, as Lambda would take it at ``memory_mb``: unchanged
+    from ``FULL_VCPU_MB`` (one full vCPU) up, ``duration_ms * FULL_VCPU_MB / memory_mb`` below, where a function gets
+    that fraction of a vCPU (AWS Lambda docs, "Configuring memory": CPU is allocated in proportion to memory, a full
+    vCPU at 1,769 MB). An assumption: one core of the measuring machine is taken as one Lambda vCPU."""
+    return duration_ms * max(1.0, FULL_VCPU_MB / memory_mb)
 
 
 def lambda_cost(invocations: float, duration_ms: float, memory_mb: float, architecture: str = "x86_64",

@@ -607,7 +607,7 @@ def reproduce(image: Image, context: Path, root: Path, architecture: str = "x86_
     Args:
         image: the parsed Dockerfile (``parse``).
         context: the build context (files are copied from here, if ``.dockerignore`` admits them).
-        root: an empty folder that stands for the image's ``/``.
+        root: an empty or missing folder that stands for the image's ``/`` (made when missing).
         architecture: ``"x86_64"`` or ``"arm64"``: the wheels installed are those for Lambda on it (unless a ``pip
             install --platform`` asks for another machine's).
         install: False to skip the ``pip install`` steps (only the files copied).
@@ -626,6 +626,7 @@ def reproduce(image: Image, context: Path, root: Path, architecture: str = "x86_
         RuntimeError: pip failed (see ``lambda_wheels``).
     """
     context, build, rules = Path(context), Build(Path(root)), context_rules(Path(context))
+    build.root.mkdir(parents=True, exist_ok=True)  # made here when it is not there yet (make image-size's work folder)
     build.root.chmod(FOLDER_MODE)  # an image's / is drwxr-xr-x
     for folder in BASE_FOLDERS:
         _make_folders(build.root, folder)

@@ -15,12 +15,14 @@ from grading.checks import (
     chapter04,
     chapter05,
     chapter06,
+    chapter07,
     chapter08,
     chapter08_tabular,
 )
 
 # Chapter 08's tabular exercises have a module of their own (chapter08 re-exports them for the notebook and the tests).
-CHAPTER_MODULES = (chapter01, chapter02, chapter03, chapter04, chapter05, chapter06, chapter08, chapter08_tabular)
+CHAPTER_MODULES = (chapter01, chapter02, chapter03, chapter04, chapter05, chapter06, chapter07, chapter08,
+                   chapter08_tabular)
 
 
 def exercises() -> dict[str, list]:

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from grading import hints
-from grading.checks.common import CLASSES, KNOWN_SAMPLES, close, keras_model, reference_probabilities
+from grading.checks.common import CLASSES, INPUT_SIZE, KNOWN_SAMPLES, close, keras_model, reference_probabilities
 from grading.outcomes import exercise
 
 CHAPTER = "01_intro"
@@ -139,7 +139,7 @@ def check_classify(fn):
             except ValueError as e:  # what Keras raises on an input of the wrong shape or channels
                 raise AssertionError(
                     f"classify raised ValueError on {path.name}: {e}; the model takes a batch of shape "
-                    f"(1, 128, 128, 3): an RGB image resized to the model's input size") from None
+                    f"(1, {INPUT_SIZE}, {INPUT_SIZE}, 3): an RGB image resized to the model's input size") from None
             _check_probabilities(got, path, true_class, row)
 
 
@@ -169,4 +169,4 @@ def _check_probabilities(got, path: Path, true_class: str, row: np.ndarray) -> N
             f"for {path.name} ({true_class}) expected {dict((CLASSES[i], round(float(row[i]), 3)) for i in order[:3])} "
             f"(top 3), got {dict((CLASSES[i], round(float(values[i]), 3)) for i in order[:3])}: preprocess as in "
             f"training, keras-image-helper's xception preprocessor: RGB, resized to the model's input size "
-            f"(128 x 128, nearest neighbour), pixels scaled as x / 127.5 - 1 into [-1, 1]")
+            f"({INPUT_SIZE} x {INPUT_SIZE}, nearest neighbour), pixels scaled as x / 127.5 - 1 into [-1, 1]")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from grading import hints
-from grading.checks.common import CLASSES, KNOWN_SAMPLES, keras_model, preprocessed, reference
+from grading.checks.common import CLASSES, INPUT_SIZE, KNOWN_SAMPLES, keras_model, preprocessed, reference
 from grading.outcomes import exercise
 from tutorial_support.paths import KERAS_MODEL, TFLITE_MODEL
 
@@ -17,13 +17,17 @@ CHAPTER = "02_tflite"
 hint = functools.partial(hints.hint, CHAPTER)  # hint("exercise"): the detailed hint, on request
 
 # A float32 TF-Lite file stores each weight in 4 bytes; the converter folds BatchNormalization's statistics into the
-# convolutions, so the committed float32 file (4,498,164 bytes) is a little under 4 bytes per Keras parameter
-# (1,130,378 parameters: 3.98 bytes each). float16 weights take 2 bytes (2,265,896 bytes: 2.0 per parameter) and
-# dynamic-range int8 weights 1 (1,224,104 bytes: 1.08). 3 bytes per parameter tells float32 from both.
+# convolutions, so a float32 conversion of the model (13,511,376 bytes) is a little under 4 bytes per Keras parameter
+# (3,425,834 parameters: 3.94 bytes each). float16 weights take 2 bytes (6,819,932 bytes: 1.99 per parameter) and
+# dynamic-range int8 weights 1 (3.74 MB: 1.09). 3 bytes per parameter tells float32 from both.
 FLOAT32_BYTES_PER_PARAMETER = 3.0
-# Largest absolute logit difference between Keras and a float32 conversion: rounding only (about 4e-6 measured;
-# make convert fails above 1e-4). A quantized model differs by about 3e-3 (float16) to 6e-2 (dynamic-range).
+# Largest absolute logit difference between Keras and a float32 conversion: rounding only (about 9e-6 measured;
+# make convert QUANTIZATION=float32 fails above 1e-4).
 TOLERANCE = 1e-4
+# The committed models/clothing-model.tflite, which tflite_logits is checked on, is float16 (make convert): its logits
+# differ from Keras' by up to 2.1e-2 on 371 photos (make convert's own check allows 5e-2). Reading the wrong tensor,
+# the wrong row or a reused buffer moves them by 1 or more.
+SHIPPED_TOLERANCE = 5e-2
 STALE = b"a stale file from an earlier run, not a model\n"
 
 
@@ -99,8 +103,8 @@ def _logits(fn, x: np.ndarray) -> np.ndarray:
             why = ("keep get_tensor's copy of each row: interpreter.tensor(index)() returns a view of the "
                    "interpreter's buffer, and LiteRT refuses to invoke() while a view is kept")
         elif "Dimension mismatch" in text:
-            why = ("the model's input is a batch of ONE image, (1, 128, 128, 3): set_tensor each image as row[None], "
-                   "one at a time")
+            why = (f"the model's input is a batch of ONE image, (1, {INPUT_SIZE}, {INPUT_SIZE}, 3): set_tensor each "
+                   "image as row[None], one at a time")
         else:
             why = "see the notebook's section on set_tensor / invoke / get_tensor"
         raise AssertionError(f"tflite_logits raised {type(e).__name__} on {len(x)} image(s) ({text.strip()}): "
@@ -117,15 +121,16 @@ def _check_logits(got, x: np.ndarray, expected: np.ndarray) -> None:
         + (": only the first image?" if n > 1 and got.shape[:1] == (1,) else ""))
     assert got.dtype == np.float32, f"the logits should be float32, as the model returns them, got {got.dtype}"
     if n > 1 and np.allclose(got, got[:1]) and not np.allclose(expected, expected[:1]):
-        matches = [i for i in range(n) if np.allclose(got[0], expected[i], atol=TOLERANCE)]
+        matches = [i for i in range(n) if np.allclose(got[0], expected[i], atol=SHIPPED_TOLERANCE)]
         which = f"image {matches[0] + 1}'s" if matches else "the same"
         raise AssertionError(
             f"every row is {which} logits, for {n} different images: set_tensor each image before its invoke(), and "
             f"keep a copy of each row (get_tensor(...)[0].copy()) rather than a buffer the next image overwrites")
     difference = np.abs(got - expected).max()
-    assert difference <= TOLERANCE, (
-        f"logits differ from Keras' by up to {difference:.2e} (expected <= {TOLERANCE:g}): one row per image, in the "
-        f"order of x, read from the output tensor (get_output_details()[0]['index'])")
+    assert difference <= SHIPPED_TOLERANCE, (
+        f"logits differ from Keras' by up to {difference:.2e} (expected <= {SHIPPED_TOLERANCE:g}, the float16 "
+        f"file's rounding): one row per image, in the order of x, read from the output tensor "
+        f"(get_output_details()[0]['index'])")
 
 
 @exercise("02_tflite", "tflite_logits")

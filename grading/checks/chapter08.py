@@ -201,6 +201,9 @@ def _expect_error(server: FunctionServer, what: str, body: bytes, status: int, c
         f"{_short(answer)}")
 
 
+PREDICTION_KEYS = ["top_class", "probability", "probabilities"]
+
+
 def _expect_prediction(server: FunctionServer, what: str, body: bytes, content_type: str | None = JSON_TYPE,
                        advice: str = "") -> dict:
     """The request is answered 200 with the handler's prediction for the bundled pants photo."""
@@ -208,7 +211,8 @@ def _expect_prediction(server: FunctionServer, what: str, body: bytes, content_t
     assert status == 200 and "error" not in answer, (
         f"{what}: expected HTTP 200 and the prediction, got HTTP {status} {_short(answer)}"
         + (f": {advice}" if advice else ""))
-    assert list(answer) == ["top_class", "probability", "probabilities"] and \
+    # The handler's answer: the prediction (predict's), then the model_version that lambda_handler adds to it
+    assert list(answer) in (PREDICTION_KEYS, PREDICTION_KEYS + ["model_version"]) and \
         list(answer["probabilities"]) == CLASSES, f"{what}: expected the handler's answer, got {_short(answer)}"
     assert answer["top_class"] == "pants" and abs(answer["probability"] - KNOWN_TOP_PROBABILITY["pants"]) < 0.005, (
         f"{what}: the handler answers pants {KNOWN_TOP_PROBABILITY['pants']} for this photo, got {_short(answer)}")

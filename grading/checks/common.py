@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import os
 from contextlib import contextmanager
@@ -19,9 +20,11 @@ import numpy as np
 from grading.targets import Target
 from tutorial_support.image_server import serve_directory
 from tutorial_support.images import load_batch
-from tutorial_support.paths import KERAS_MODEL, REPO_ROOT, SAMPLES_DIR, classes
+from tutorial_support.paths import KERAS_MODEL, MODELS_DIR, REPO_ROOT, SAMPLES_DIR, classes
 
 CLASSES = classes()
+# The side in pixels of the model's square input (224: EfficientNet-Lite0, the model that ships), from its metrics.
+INPUT_SIZE = int(json.loads((MODELS_DIR / "metrics.json").read_text())["input_size"])
 # Three bundled photos the model classifies correctly (make demo), from different classes.
 KNOWN_SAMPLES = {
     "pants": SAMPLES_DIR / "pants" / "081b5ec1-13a6-43c8-991f-9ad2020f646a.jpg",
@@ -57,7 +60,7 @@ def preprocessed(paths) -> np.ndarray:
     """Images preprocessed as in training and serving (``tutorial_support.images.load_batch``, keras-image-helper).
 
     Returns:
-        float32 array of shape (len(paths), 128, 128, 3), values in [-1, 1].
+        float32 array of shape (len(paths), INPUT_SIZE, INPUT_SIZE, 3), values in [-1, 1].
     """
     return load_batch(list(paths), int(keras_model().input_shape[1]))
 

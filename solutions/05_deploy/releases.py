@@ -17,6 +17,7 @@ import re
 from tutorial_support.deployment import ALIAS, DeployError
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+NO_CANARY = {"AdditionalVersionWeights": {}}  # the alias's RoutingConfig that sends all its traffic to its version
 
 
 def published_versions(lambda_client, name: str) -> list[str]:
@@ -32,6 +33,17 @@ def published_versions(lambda_client, name: str) -> list[str]:
                           "REGION=).") from None
     versions = [v["Version"] for page in pages for v in page["Versions"] if v["Version"] != "$LATEST"]
     return sorted(versions, key=int)
+
+
+def canary_weights(lambda_client, name: str) -> dict[str, float]:
+    """The versions ``live`` sends a share of its traffic to besides the one it serves (chapter 07's ``make
+    canary``: ``RoutingConfig.AdditionalVersionWeights``, ``{version: share}``); empty when no canary runs or there is
+    no alias."""
+    try:
+        alias = lambda_client.get_alias(FunctionName=name, Name=ALIAS)
+    except lambda_client.exceptions.ResourceNotFoundException:
+        return {}
+    return dict(alias.get("RoutingConfig", {}).get("AdditionalVersionWeights") or {})
 
 
 def live_version(lambda_client, name: str) -> str | None:
@@ -98,7 +110,9 @@ def render_versions(rows: list[dict]) -> str:
 
 def rollback(lambda_client, ecr, name: str, version: str | None = None) -> tuple[str, str]:
     """Point ``live`` at ``version`` (default: the newest version older than the one ``live`` serves), after checking
-    that the version exists, is not Failed, and that its image is still in ECR.
+    that the version exists, is not Failed, and that its image is still in ECR. A canary's routing (chapter 07) is
+    cleared: all of ``live``'s traffic goes to ``version``; while a canary runs, the default ``version`` is the one
+    ``live`` serves, so a rollback ends the canary.
 
     Returns:
         (the version ``live`` served, the version it serves now).
@@ -112,6 +126,9 @@ def rollback(lambda_client, ecr, name: str, version: str | None = None) -> tuple
     current = live_version(lambda_client, name)
     if current is None:
         raise DeployError(f"the function {name} has no alias {ALIAS!r}: run `make deploy` first.")
+    canary = canary_weights(lambda_client, name)
+    if version is None and canary:
+        version = current  # the version before the canary: live keeps it, the canary's share returns to it
     if version is None:
         older = [v for v in versions if int(v) < int(current)]
         if not older:
@@ -131,8 +148,9 @@ def rollback(lambda_client, ecr, name: str, version: str | None = None) -> tuple
     if image["state"] == "Failed":
         raise DeployError(f"version {version} is in the Failed state (Lambda cannot run it), so {ALIAS} stays at "
                           f"{current}; roll back to another version (`make versions`).")
-    if version != current:
-        lambda_client.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion=version)
+    if version != current or canary:
+        lambda_client.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion=version,
+                                   RoutingConfig=NO_CANARY)
     return current, version
 
 
@@ -149,7 +167,14 @@ def run_versions(args, session) -> int:
 
 def run_rollback(args, session) -> int:
     """The ``rollback`` command: ``rollback(...)``, then say what ``live`` serves. Returns the exit status."""
+    canary = canary_weights(session.client("lambda"), args.name)
     before, after = rollback(session.client("lambda"), session.client("ecr"), args.name, args.version)
+    if canary:
+        shares = ", ".join(f"version {v} ({w:.0%})" for v, w in canary.items())
+        print(f"{ALIAS}: the canary's share of the traffic ({shares}) is cleared; all of it goes to version {after} "
+              f"of {args.name} now.")
+    if before == after and canary:
+        return 0
     if before == after:
         print(f"{ALIAS} already serves version {after} of {args.name}: nothing changed.")
     else:

@@ -5,13 +5,17 @@ as this project's), a Lambda proxy integration with payload format 2.0 on the fu
 the route ``POST /predict``, who may call it (``--auth``: ``AUTH_MODES``: anyone, IAM principals with SigV4-signed
 requests, or holders of a JWT from one issuer; running it again with another mode switches the same route), the
 ``$default`` stage, deployed automatically on every change and throttled, and a resource-based permission that lets
-this API, and only this API, invoke the alias. ``destroy_api.py`` takes the API down; ``security_tables.py`` writes
-the README's tables of who can call and what a flood costs.
+this API, and only this API, invoke the alias. With ``--cors-origin``, the API's CORS configuration lets the web page
+(``web/index.html``) served from that origin call ``POST /predict`` from a browser (``ensure_cors``); without it, the
+API has none. ``destroy_api.py`` takes the API down; ``security_tables.py`` writes the README's tables of who can
+call and what a flood costs.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import urllib.parse
 
 from tutorial_support.deployment import (
     ALIAS,
@@ -50,6 +54,153 @@ AUTH_MODES = {
 }
 AUTHORIZER_NAME = "predict-jwt"  # the JWT authorizer `create --auth jwt` makes; removed in the other modes
 IDENTITY_SOURCE = "$request.header.Authorization"  # where the JWT authorizer reads the token
+
+# CORS (``--cors-origin``): what a browser lets the page of another origin do with POST /predict, and nothing more.
+# The page sends one request, POST with a Content-Type header (the photo's image/jpeg, image/png or image/webp, or
+# application/json for an address); those types are not CORS-safelisted, so the browser first asks with a preflight
+# OPTIONS, which API Gateway answers itself from this configuration (no OPTIONS route, no call to the function), and
+# it ignores any CORS header the function returns. The page sends no cookies, so credentials are not allowed.
+# Source: docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html.
+CORS_METHODS = ("POST",)  # ROUTE_KEY's method, the page's only request
+CORS_HEADERS = ("content-type",)
+CORS_JWT_HEADERS = ("authorization",)  # added for --auth jwt: a page that has a token sends it there
+# How long a browser may reuse a preflight's answer, in seconds: 5 minutes, so that a narrowed or removed origin
+# takes effect within minutes. Browsers cap it anyway: Firefox at 86,400 s, Chromium at 7,200 s
+# (developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Access-Control-Max-Age).
+CORS_MAX_AGE_S = 300
+DEFAULT_PORTS = {"http": 80, "https": 443}  # a browser's Origin header leaves these out (the URL standard)
+WILDCARD_REFUSED = (
+    "a wildcard origin ({origin!r}) is refused: `*` (or API Gateway's `https://*` and `http://*`) would let every "
+    "web page on the internet call your API from its visitors' browsers, each request spending your Lambda and API "
+    "Gateway money and a share of the throttle and of the function's concurrency cap, so that your own page gets "
+    "429s. CORS does not stop curl or scripts (they ignore it; only AUTH=iam or AUTH=jwt does), but it decides which "
+    "pages can borrow other people's browsers. Name the page's own origin, as the browser's address bar shows it: "
+    "--cors-origin http://127.0.0.1:8080 for make serve, or https://your-static-host.example.")
+
+
+def check_cors_origin(origin: str) -> str:
+    """``origin`` as a browser sends it in its ``Origin`` header: ``scheme://host[:port]``, scheme and host in lower
+    case, a default port (80 for http, 443 for https) and one trailing ``/`` left out. ``https`` anywhere; ``http``
+    only on this machine (``localhost``, a loopback address), where ``make serve`` runs: a page served over plain
+    http from elsewhere can be rewritten by anyone on the way, who would then hold the allowed origin.
+
+    Returns:
+        the origin, normalised.
+
+    Raises:
+        ValueError: a wildcard (``WILDCARD_REFUSED``), ``null`` (the origin of every sandboxed frame and ``file://``
+            page), a path, query, fragment or user name, another scheme, an invalid host or port, or ``http`` for
+            a host other than this machine; each with what to pass instead.
+    """
+    text = origin.strip()
+    if "*" in text:
+        raise ValueError(WILDCARD_REFUSED.format(origin=origin))
+    if text.lower() == "null":
+        raise ValueError("the origin 'null' is refused: browsers send it for pages opened from file://, sandboxed "
+                         "frames and some redirects, so any web page can make itself 'null'. Serve the page over "
+                         "http on this machine (make serve) or from an https host, and name that origin.")
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+    except ValueError as error:
+        raise ValueError(f"--cors-origin {origin!r} is not an origin ({error}): expected scheme://host[:port], "
+                         "such as http://127.0.0.1:8080 or https://example.com") from None
+    host = parts.hostname or ""
+    if parts.scheme.lower() not in DEFAULT_PORTS or not host:
+        raise ValueError(f"--cors-origin {origin!r} is not an origin: expected http:// or https://, a host and "
+                         "optionally a port, such as http://127.0.0.1:8080 or https://example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in text or "#" in text:
+        raise ValueError(f"--cors-origin {origin!r} has a path, query or fragment: an origin is only "
+                         f"scheme://host[:port] (here {parts.scheme}://{parts.netloc}); the browser sends no path")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"--cors-origin {origin!r} has a user name: an origin is only scheme://host[:port]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+        if not all(label and len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii()
+                   and not label.startswith("-") and not label.endswith("-") for label in host.split(".")):
+            raise ValueError(f"--cors-origin {origin!r}: {host!r} is not a host name (letters, digits, '-' and "
+                             "'.'; an internationalised name in its xn-- form)") from None
+    else:
+        if address.version == 6 and f"[{host}]" not in parts.netloc:
+            raise ValueError(f"--cors-origin {origin!r}: an IPv6 address goes in brackets, http://[{host}]:PORT")
+    scheme = parts.scheme.lower()
+    on_this_machine = host == "localhost" or (address is not None and address.is_loopback)
+    if scheme == "http" and not on_this_machine:
+        raise ValueError(f"--cors-origin {origin!r} is refused: http is allowed only on this machine (localhost, "
+                         "127.0.0.1, [::1]), where make serve runs. Anyone between a browser and a plain-http page "
+                         "elsewhere can rewrite the page, and with it use the allowed origin; serve it over https "
+                         f"(https://{host}).")
+    if port == 0:
+        raise ValueError(f"--cors-origin {origin!r}: port 0 is not a port a page can be served from")
+    shown = f"[{host}]" if address is not None and address.version == 6 else host
+    return f"{scheme}://{shown}" + ("" if port in (None, DEFAULT_PORTS[scheme]) else f":{port}")
+
+
+def cors_configuration(origins, mode: str = "none") -> dict | None:
+    """The API's ``CorsConfiguration`` for the pages served from ``origins`` (each checked by ``check_cors_origin``,
+    duplicates dropped) and auth ``mode``: exactly those origins, ``CORS_METHODS``, ``CORS_HEADERS`` (and
+    ``CORS_JWT_HEADERS`` for ``jwt``), no credentials, nothing exposed, preflights cached ``CORS_MAX_AGE_S``.
+
+    Returns:
+        the configuration, or None for no origins (no CORS: browsers refuse the page of any other origin).
+
+    Raises:
+        ValueError: an origin ``check_cors_origin`` refuses; or CORS with ``mode`` ``iam``, which no page can use.
+    """
+    checked = list(dict.fromkeys(check_cors_origin(origin) for origin in origins))
+    if not checked:
+        return None
+    if mode == "iam":
+        raise ValueError(
+            "--cors-origin cannot go with --auth iam: every request must then be signed with SigV4 using AWS "
+            "credentials, and the web page has none (it sends no credentials at all); handing AWS keys to a page "
+            "would give them to everyone who opens it. Use --auth none for the page (throttled, public), or --auth "
+            "jwt with a page that signs its users in; predict.py --auth iam is the client for an iam API.")
+    headers = CORS_HEADERS + (CORS_JWT_HEADERS if mode == "jwt" else ())
+    return {"AllowOrigins": checked, "AllowMethods": list(CORS_METHODS), "AllowHeaders": list(headers),
+            "AllowCredentials": False, "MaxAge": CORS_MAX_AGE_S}
+
+
+def same_cors(current: dict | None, wanted: dict | None) -> bool:
+    """Whether the API's ``current`` CORS configuration (``get_api``) is ``wanted``: origins and methods as sets
+    (methods in upper case), header names without regard to case, a missing list as empty, missing credentials as
+    False. An empty configuration (``{}``) is a configuration, not none (anomalyco/sst#6748)."""
+    if current is None or wanted is None:
+        return current is None and wanted is None
+
+    def shape(config: dict) -> tuple:
+        return (frozenset(config.get("AllowOrigins") or ()),
+                frozenset(m.upper() for m in config.get("AllowMethods") or ()),
+                frozenset(h.lower() for h in config.get("AllowHeaders") or ()),
+                frozenset(h.lower() for h in config.get("ExposeHeaders") or ()),
+                bool(config.get("AllowCredentials")), config.get("MaxAge"))
+
+    return shape(current) == shape(wanted)
+
+
+def ensure_cors(apigw, api_id: str, origins=(), mode: str = "none") -> dict | None:
+    """The API's CORS configuration: ``cors_configuration(origins, mode)``, set when it differs, or removed
+    (``delete_cors_configuration``) when there are no origins, so that rerunning ``make api`` without
+    ``--cors-origin`` takes CORS away. A differing configuration is deleted before the new one is set, since AWS
+    does not document whether ``update_api`` keeps the fields a new configuration leaves out.
+
+    Returns:
+        the API's ``CorsConfiguration`` as it now is (``get_api``), or None.
+
+    Raises:
+        ValueError: as ``cors_configuration``, before anything is changed.
+    """
+    wanted = cors_configuration(origins, mode)
+    current = apigw.get_api(ApiId=api_id).get("CorsConfiguration")
+    if same_cors(current, wanted):
+        return current
+    if current is not None:
+        apigw.delete_cors_configuration(ApiId=api_id)
+    if wanted is not None:
+        apigw.update_api(ApiId=api_id, CorsConfiguration=wanted)
+    return apigw.get_api(ApiId=api_id).get("CorsConfiguration")
 
 
 def api_name(name: str) -> str:
@@ -263,21 +414,24 @@ def default_throttle(lambda_client, name: str) -> tuple[int, float, str]:
 
 
 def create(session, name: str, burst: int | None = None, rate: float | None = None, auth: str = "none",
-           issuer: str | None = None, audience: list[str] | tuple[str, ...] = ()) -> str:
+           issuer: str | None = None, audience: list[str] | tuple[str, ...] = (), cors_origins=()) -> str:
     """Every step of ``make api`` for deployment ``name`` (whose function and alias chapter 05 created).
 
     Args:
         burst, rate: the stage's throttle (requests at once, requests a second); None: ``default_throttle``.
         auth, issuer, audience: who may call the route (``ensure_auth``).
+        cors_origins: the origins whose pages a browser lets call the route (``ensure_cors``); none: no CORS.
 
     Returns:
         the invoke URL of ``POST /predict``.
 
     Raises:
         DeployError: the function or its alias does not exist (run ``make deploy`` first).
-        ValueError: ``auth`` is unknown, or ``jwt`` lacks an issuer or audience.
+        ValueError: ``auth`` is unknown, or ``jwt`` lacks an issuer or audience; a CORS origin is refused, or CORS
+            goes with ``iam`` (``cors_configuration``): checked before anything is changed.
         botocore.exceptions.ClientError: an AWS call failed.
     """
+    cors_configuration(cors_origins, auth)  # refuses a bad origin, or iam with CORS, before any change
     apigw, lambda_client = session.client("apigatewayv2"), session.client("lambda")
     try:
         alias_arn = lambda_client.get_alias(FunctionName=name, Name=ALIAS)["AliasArn"]
@@ -294,6 +448,10 @@ def create(session, name: str, burst: int | None = None, rate: float | None = No
     route = ensure_auth(apigw, api["ApiId"], route_id, auth, issuer, audience)
     print(f"  auth {auth}: AuthorizationType {route.get('AuthorizationType', 'NONE')}; "
           + who_can_call(auth, source_arn(alias_arn, api["ApiId"]), issuer, audience))
+    cors = ensure_cors(apigw, api["ApiId"], cors_origins, auth)
+    print("  CORS: " + (f"pages from {', '.join(cors['AllowOrigins'])} may send {', '.join(cors['AllowMethods'])} "
+                        f"with {', '.join(cors['AllowHeaders'])} (preflight cached {cors.get('MaxAge')} s)" if cors
+                        else "none (browsers refuse pages of other origins; make api ARGS='--cors-origin ORIGIN')"))
     stage = ensure_stage(apigw, api["ApiId"], burst, rate)
     limits = stage["DefaultRouteSettings"]
     print(f"  stage {STAGE}: auto-deploy, throttled to {limits['ThrottlingRateLimit']:.3g} requests/s, "

@@ -1,8 +1,13 @@
 """Send an image URL to the classifier's endpoint and print the answer: the deployed API or ``make serve``.
 
     python solutions/06_api_gateway/predict.py ENDPOINT IMAGE_URL [--auth iam [--region R]] [--token TOKEN]
+    python solutions/06_api_gateway/predict.py ENDPOINT --file photo.jpg [...]   # sends the photo itself
     python solutions/06_api_gateway/predict.py https://abc123.execute-api.eu-west-1.amazonaws.com/predict \\
         https://raw.githubusercontent.com/alexeygrigorev/clothing-dataset-small/master/test/pants/4aabd82c-82e1-4181-a84d-d0c6e550d26d.jpg
+
+With ``--file``, the body is the file's own bytes with its ``Content-Type`` (``image/jpeg``, ``image/png`` or
+``image/webp``, told by its first bytes, not by its name: ``image_type``); API Gateway's HTTP API hands it to the
+function base64-encoded, and the function answers 413 ``payload_too_large`` over its upload limit.
 
 The API's auth mode (``make api AUTH=...``) decides how to call it: ``none``, as above; ``iam``, with ``--auth iam``
 (the request is signed with SigV4 for ``execute-api`` with your AWS credentials, found as the AWS CLI finds them;
@@ -55,6 +60,24 @@ HINTS = {
     504: "the function took longer than the integration's 30 s limit (a cold start with a slow image host?).",
 }
 EXIT_FOR_STATUS = {401: EXIT_UNAUTHENTICATED, 403: EXIT_FORBIDDEN}
+# The magic numbers of the upload types the handler reads (safe_image.UPLOAD_TYPES; WebP's is split: image_type).
+MAGIC_TYPES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
+
+
+def image_type(data: bytes) -> str:
+    """The media type of an image file by its first bytes (its magic number), not its name: ``image/jpeg``,
+    ``image/png`` or ``image/webp`` (``RIFF....WEBP``).
+
+    Raises:
+        ValueError: the bytes are none of those (a HEIC photo from a phone, a GIF, a file that is not an image).
+    """
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    for magic, media_type in MAGIC_TYPES:
+        if data.startswith(magic):
+            return media_type
+    raise ValueError("the file is not a JPEG, PNG or WebP image (by its first bytes, whatever its name): convert it, "
+                     "e.g. a phone's HEIC photo to JPEG")
 
 
 class AuthSetupError(ValueError):
@@ -108,11 +131,13 @@ class PredictError(RuntimeError):
         self.status = status
 
 
-def predict(endpoint: str, url: str, timeout_s: float = 35.0, auth: str = "none", token: str | None = None,
-            region: str | None = None) -> dict:
-    """POST ``{"url": url}`` as JSON to ``endpoint``.
+def predict(endpoint: str, url: str | None, timeout_s: float = 35.0, auth: str = "none", token: str | None = None,
+            region: str | None = None, image: bytes | None = None) -> dict:
+    """POST ``{"url": url}`` as JSON to ``endpoint``, or, with ``image``, the image's bytes themselves.
 
     Args:
+        image: an image file's bytes, sent as the body with its ``Content-Type`` (``image_type``) instead of a URL
+            (``url`` then None); with ``auth="iam"`` the signature covers them (SigV4 hashes the body).
         auth: ``"iam"`` to sign the request with SigV4 (``sign_iam``), else ``"none"``.
         token: a JWT, sent as ``Authorization: Bearer TOKEN`` (not with ``auth="iam"``, which uses that header).
         region: the region to sign for with ``auth="iam"`` (default: ``region_of(endpoint)``).
@@ -123,14 +148,20 @@ def predict(endpoint: str, url: str, timeout_s: float = 35.0, auth: str = "none"
     Raises:
         PredictError: an HTTP error (with the handler's or API Gateway's message) or a network error.
         AuthSetupError: ``auth="iam"`` cannot sign (no botocore, credentials or region).
-        ValueError: an unknown ``auth``, or both ``auth="iam"`` and a ``token``.
+        ValueError: an unknown ``auth``, or both ``auth="iam"`` and a ``token``; both or neither of ``url`` and
+            ``image``; an ``image`` that is not a JPEG, PNG or WebP.
     """
     if auth not in ("none", "iam"):
         raise ValueError(f"unknown auth {auth!r}: expected 'none' or 'iam'")
     if auth == "iam" and token:
         raise ValueError("--auth iam and a token both need the Authorization header: use one of them")
-    body = json.dumps({"url": url}).encode()
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if (url is None) == (image is None):
+        raise ValueError("give either an image URL or an image file (--file), not both")
+    if image is None:
+        body, content_type = json.dumps({"url": url}).encode(), "application/json"
+    else:
+        body, content_type = image, image_type(image)
+    headers = {"Content-Type": content_type, "Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token.removeprefix('Bearer ').strip()}"
     if auth == "iam":
@@ -166,7 +197,8 @@ def predict(endpoint: str, url: str, timeout_s: float = 35.0, auth: str = "none"
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("endpoint", help="the /predict URL: printed by make api, or http://127.0.0.1:8080/predict")
-    parser.add_argument("url", help="the URL of a clothing photo")
+    parser.add_argument("url", nargs="?", help="the URL of a clothing photo (or --file)")
+    parser.add_argument("--file", metavar="PATH", help="send this photo itself (JPEG, PNG or WebP) instead of a URL")
     parser.add_argument("--timeout", type=float, default=35.0, help="seconds to wait for the answer")
     parser.add_argument("--auth", choices=("none", "iam"), default="none",
                         help="iam: sign the request with your AWS credentials (an API made with make api AUTH=iam)")
@@ -174,12 +206,21 @@ def main(argv=None) -> int:
     parser.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None,
                         help=f"a JWT for an API made with make api AUTH=jwt (default: ${TOKEN_ENV})")
     args = parser.parse_args(argv)
+    if (args.url is None) == (args.file is None):
+        parser.error("give an image URL or --file PATH (one of them)")
+    image = None
+    if args.file:
+        try:
+            image = open(args.file, "rb").read()
+            image_type(image)
+        except (OSError, ValueError) as e:
+            parser.error(f"--file {args.file}: {e.strerror if isinstance(e, OSError) else e}")
     if args.auth == "iam" and args.token:
         parser.error(f"--auth iam signs the Authorization header, so it cannot also carry a token: drop --token "
                      f"(or unset {TOKEN_ENV})")
     try:
-        answer = predict(args.endpoint, args.url, args.timeout, args.auth, args.token, args.region)
-    except AuthSetupError as e:
+        answer = predict(args.endpoint, args.url, args.timeout, args.auth, args.token, args.region, image)
+    except (AuthSetupError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except PredictError as e:

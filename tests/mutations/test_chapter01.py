@@ -162,7 +162,7 @@ CLASSIFY_WRONG = {
     "pixels_scaled_to_0_1": (by_hand("a / 255"), r"pixels scaled as x / 127.5 - 1"),
     "raw_pixels": (by_hand("a"), r"pixels scaled as x / 127.5 - 1"),
     "scaled_but_resized_bilinear": (by_hand("a / 127.5 - 1", "Image.BILINEAR"),
-                                    r"resized to the model's input size \(128 x 128, nearest neighbour\)"),
+                                    r"resized to the model's input size \(224 x 224, nearest neighbour\)"),
     "greyscale_not_converted_to_rgb": (by_hand("a / 127.5 - 1", rgb=False),
                                        r"raised ValueError.*an RGB image"),
     "course_input_size_299": ([("    size = int(model.input_shape[1])\n", "    size = 299\n")],

@@ -135,7 +135,7 @@ LOGITS_WRONG = {
                                       r"expected logits of shape \(3, 10\), one row per image, got \(1, 10\): only "
                                       r"the first image\?"),
     "input_index_read_as_output": ([(OUTPUT_INDEX, '    output_index = interpreter.get_input_details()[0]["index"]\n')],
-                                   r"expected logits of shape \(3, 10\), one row per image, got \(3, 128, 128, 3\)"),
+                                   r"expected logits of shape \(3, 10\), one row per image, got \(3, 224, 224, 3\)"),
     "list_returned": ([(STACK, "    return out\n")], r"should return a numpy array \(np.stack the rows\), got list"),
     "allocate_tensors_forgotten": ([(ALLOCATE, "")], r"call interpreter.allocate_tensors\(\) once"),
     "whole_batch_at_once": ([(LOOP, "    interpreter.set_tensor(input_index, x)\n"

@@ -87,7 +87,8 @@ def test_softmax_right_answer_is_correct(submission, capsys, edits):
 
 # ------------------------------------------------------------------------------------------------------- predict
 
-DOWNLOAD = "    x = preprocessor.convert_to_tensor(download_image(url))  # float32 (1, height, width, 3), in [-1, 1]\n"
+DOWNLOAD = "    return _classify(download_image(url))\n"  # predict's block; _classify's block holds the rest
+CONVERT = "    x = preprocessor.convert_to_tensor(image)  # float32 (1, height, width, 3), in [-1, 1]\n"
 ANSWER = ('        "probability": float(probabilities[best]),\n'
           '        "probabilities": {name: float(p) for name, p in zip(CLASSES, probabilities)},\n')
 URLOPEN = (IMPORTS, IMPORTS + "import io\nimport urllib.request\nfrom PIL import Image\n")
@@ -99,18 +100,20 @@ def download_with(line: str, *more):
 
 PREDICT_WRONG = {
     "urlopen": (download_with("    with urllib.request.urlopen(url, timeout=10) as response:\n"
-                              "        x = preprocessor.convert_to_tensor(Image.open(io.BytesIO(response.read())))\n",
+                              "        return _classify(Image.open(io.BytesIO(response.read())))\n",
                               URLOPEN),
                 "fetched a private address"),
-    "requests": (download_with("    x = preprocessor.convert_to_tensor(Image.open(io.BytesIO(requests.get(url, "
+    "requests": (download_with("    return _classify(Image.open(io.BytesIO(requests.get(url, "
                                "timeout=10).content)))\n",
                                (IMPORTS, IMPORTS + "import io\nimport requests\nfrom PIL import Image\n")),
                  "fetched a private address"),
-    "keras_image_helper_from_url": (download_with("    x = preprocessor.from_url(url)\n"),
-                                    "fetched a private address"),
+    "keras_image_helper_download_image": (
+        download_with("    from keras_image_helper.base import download_image as fetch_image\n\n"
+                      "    return _classify(fetch_image(url))\n"),
+        "fetched a private address"),
     "urlopen_after_validate_url": (
         download_with("    with urllib.request.urlopen(safe_download.validate_url(url), timeout=10) as response:\n"
-                      "        x = preprocessor.convert_to_tensor(Image.open(io.BytesIO(response.read())))\n", URLOPEN),
+                      "        return _classify(Image.open(io.BytesIO(response.read())))\n", URLOPEN),
         "fetched a private address"),
     "loopback_block_list_then_urlopen": (
         download_with("    if not url.startswith((\"http://\", \"https://\")):\n"
@@ -120,12 +123,12 @@ PREDICT_WRONG = {
                       "    if host in (\"localhost\", \"127.0.0.1\") and not local_use:\n"
                       "        raise RequestError(422, \"destination_refused\", \"no loopback\")\n"
                       "    with urllib.request.urlopen(url, timeout=2) as response:\n"
-                      "        x = preprocessor.convert_to_tensor(Image.open(io.BytesIO(response.read())))\n", URLOPEN),
+                      "        return _classify(Image.open(io.BytesIO(response.read())))\n", URLOPEN),
         "tried to connect to the instance-metadata address"),
     "swallows_the_download_error": (
         download_with("    try:\n        image = download_image(url)\n    except RequestError as e:\n"
                       "        return {\"error\": {\"status\": e.status, \"code\": e.code, \"message\": e.message}}\n"
-                      "    x = preprocessor.convert_to_tensor(image)\n"),
+                      "    return _classify(image)\n"),
         "predict raises the RequestError of download_image"),
     "numpy_float32": ([(ANSWER, '        "probability": np.float32(probabilities[best]),\n'
                                 '        "probabilities": dict(zip(CLASSES, probabilities.astype(np.float32))),\n')],
@@ -148,12 +151,12 @@ PREDICT_WRONG = {
           "    probabilities = interpreter.get_tensor(OUTPUT_INDEX)[0].astype(np.float64)\n")],
         r"must be in \[0, 1\]|sum to 1"),
     "raw_pixels_without_the_xception_scaling": (
-        download_with("    image = download_image(url).convert(\"RGB\").resize((int(INPUT_WIDTH), int(INPUT_HEIGHT)))\n"
-                      "    x = np.asarray(image, dtype=np.float32)[np.newaxis]\n"),
+        [(CONVERT, "    image = image.convert(\"RGB\").resize((int(INPUT_WIDTH), int(INPUT_HEIGHT)))\n"
+                   "    x = np.asarray(image, dtype=np.float32)[np.newaxis]\n")],
         "preprocess with"),
     "pixels_scaled_to_0_1": (
-        download_with("    image = download_image(url).convert(\"RGB\").resize((int(INPUT_WIDTH), int(INPUT_HEIGHT)))\n"
-                      "    x = np.asarray(image, dtype=np.float32)[np.newaxis] / 255\n"),
+        [(CONVERT, "    image = image.convert(\"RGB\").resize((int(INPUT_WIDTH), int(INPUT_HEIGHT)))\n"
+                   "    x = np.asarray(image, dtype=np.float32)[np.newaxis] / 255\n")],
         "preprocess with"),
 }
 
@@ -164,7 +167,7 @@ def test_predict_wrong_answer_is_incorrect(submission, edits, message):
         checks.check_predict(handler(submission, edits))
 
 
-PREDICT_BODY = (DOWNLOAD
+PREDICT_BODY = (CONVERT
                 + "    interpreter.set_tensor(INPUT_INDEX, np.asarray(x, dtype=np.float32))  # no copy: it is float32 "
                   "already\n"
                 + "    interpreter.invoke()\n"
@@ -176,7 +179,6 @@ PREDICT_BODY = (DOWNLOAD
                 + "    }\n")
 PREDICT_RIGHT = {
     "tolist_and_max_by_value": [(PREDICT_BODY, (
-        "    image = download_image(url)\n"
         "    interpreter.set_tensor(INPUT_INDEX, preprocessor.convert_to_tensor(image))\n"
         "    interpreter.invoke()\n"
         "    logits = interpreter.get_tensor(OUTPUT_INDEX)\n"
@@ -185,7 +187,7 @@ PREDICT_RIGHT = {
         "    return {\"top_class\": top_class, \"probability\": probabilities[top_class], "
         "\"probabilities\": probabilities}\n"))],
     "explicit_rgb_and_numpy_argmax": [(PREDICT_BODY, (
-        "    image = download_image(url).convert(\"RGB\")\n"
+        "    image = image.convert(\"RGB\")\n"
         "    interpreter.set_tensor(INPUT_INDEX, preprocessor.convert_to_tensor(image).astype(np.float32))\n"
         "    interpreter.invoke()\n"
         "    p = softmax(interpreter.get_tensor(OUTPUT_INDEX)[0])\n"
@@ -193,6 +195,13 @@ PREDICT_RIGHT = {
         "    answer = {\"top_class\": str(CLASSES[i]), \"probability\": float(p[i])}\n"
         "    answer[\"probabilities\"] = {CLASSES[k]: float(p[k]) for k in range(len(CLASSES))}\n"
         "    return answer\n"))],
+    "classified_inline_without_the_shared_function": [(DOWNLOAD, (
+        "    image = download_image(url)\n"
+        "    interpreter.set_tensor(INPUT_INDEX, preprocessor.convert_to_tensor(image))\n"
+        "    interpreter.invoke()\n"
+        "    p = softmax(interpreter.get_tensor(OUTPUT_INDEX)[0])\n"
+        "    return {\"top_class\": CLASSES[int(p.argmax())], \"probability\": float(p.max()),\n"
+        "            \"probabilities\": {c: float(v) for c, v in zip(CLASSES, p)}}\n"))],
 }
 
 
@@ -285,13 +294,16 @@ def test_parse_proxy_body_right_answer_is_correct(submission, capsys, edits):
 RETURN = ('    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, '
           '"body": json.dumps(result)}\n')
 TRY = """        try:
-            if proxy:
-                payload = parse_proxy_body(event)
-            elif isinstance(event, dict):
-                payload = event
+            if proxy and is_upload(event):
+                status, result = 200, predict_bytes(upload_body(event))
             else:
-                raise RequestError(400, "invalid_json", 'the event must be a JSON object like {"url": "https://..."}')
-            status, result = 200, predict(payload.get("url"))
+                if proxy:
+                    payload = parse_proxy_body(event)
+                elif isinstance(event, dict):
+                    payload = event
+                else:
+                    raise RequestError(400, "invalid_json", 'the event must be a JSON object like {"url": "https://..."}')
+                status, result = 200, predict_request(payload)
         except RequestError as e:
             status, result = e.status, {"error": {"status": e.status, "code": e.code, "message": e.message}}
         except Exception:
