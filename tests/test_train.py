@@ -76,7 +76,8 @@ def check_artifacts(out, n_classes=10):
 def test_smoke_training_run_on_the_bundled_samples(tmp_path):
     data = make_dataset_from_samples(tmp_path / "data")
     out = tmp_path / "out"
-    metrics = train.main(["--model", "compact", "--data-dir", str(data), "--output-dir", str(out), "--epochs", "2", "--size", "64"])
+    metrics = train.main(["--model", "compact", "--data-dir", str(data), "--output-dir", str(out), "--epochs", "2",
+                          "--size", "64"])
     check_artifacts(out)
     assert metrics["input_size"] == 64 and metrics["train_images"] == 30
     assert metrics["best_epoch"] in (1, 2)
@@ -86,6 +87,7 @@ def test_smoke_training_run_on_the_bundled_samples(tmp_path):
 @pytest.mark.skipif(not SHARED_DATA_DIR.is_dir(), reason=f"the clothing dataset is not at {SHARED_DATA_DIR}")
 def test_smoke_training_run_on_the_real_dataset(tmp_path):
     out = tmp_path / "out"
-    train.main(["--model", "compact", "--output-dir", str(out), "--epochs", "1", "--limit-per-class", "4", "--size", "64"])
+    train.main(["--model", "compact", "--output-dir", str(out), "--epochs", "1", "--limit-per-class", "4",
+                "--size", "64"])
     metrics = check_artifacts(out)
     assert metrics["train_images"] == 40

@@ -236,6 +236,8 @@ def test_an_upload_is_logged_with_its_size_and_dimensions_and_no_host():
     record = json.loads(log[0])
     assert (record["status"], record["bytes"], record["host"]) == (200, len(PANTS.read_bytes()), None)
     assert (record["width"], record["height"]) == photo_of(PANTS).size
+    # no download: the whole request, decoding included, is the work of the model's side (and a metric in EMF)
+    assert record["download_ms"] is None and record["inference_ms"] == record["duration_ms"] > 0
 
 
 @pytest.mark.parametrize("name", ["upload-direct.json", "apigw-http-v2-upload.json"])

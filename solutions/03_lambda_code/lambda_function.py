@@ -337,7 +337,8 @@ def log_request(event, context, status: int, result: dict, download: dict, secon
         "host": _log_text(download.get("host")),
         **{key: download.get(key) for key in ("redirects", "bytes", "width", "height")},
         "download_ms": download_ms,
-        "inference_ms": round(duration_ms - download_ms, 1) if status == 200 and download_ms is not None else None,
+        # the rest of the work; an upload has no download, so its decoding counts here
+        "inference_ms": round(duration_ms - (download_ms or 0), 1) if status == 200 else None,
         "duration_ms": duration_ms,
         "model_version": _log_text(MODEL_VERSION),
         "function_version": _log_text(getattr(context, "function_version", None)),
