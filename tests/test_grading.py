@@ -161,7 +161,7 @@ def _submission(tmp_path, replacements: dict[str, str]):
 def test_grade_reports_each_outcome_of_a_submission(tmp_path):
     submission = _submission(tmp_path, {
         "    z = logits.astype(np.float64) - logits.max()\n": "    z = logits.astype(np.float64)\n",  # overflows
-        "    x = preprocessor.convert_to_tensor(download_image(url))": "    x = 1 / 0",  # crashes
+        "    x = preprocessor.convert_to_tensor(image)": "    x = 1 / 0",  # crashes
         "    body = event.get(\"body\")\n": "    raise NotImplementedError('decode the body')\n",  # left as a stub
     })
     report = grade.grade(submission, "03", timeout_s=300)
