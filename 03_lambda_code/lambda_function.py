@@ -351,7 +351,8 @@ def is_batch_event(event) -> bool:
     return isinstance(event, dict) and "Items" in event and not is_proxy_event(event)
 
 
-def _batch_error(status: int, code: str, message: str) -> dict:
+def error_answer(status: int, code: str, message: str) -> dict:
+    """The documented error answer, ``{"error": {"status", "code", "message"}}``."""
     return {"error": {"status": status, "code": code, "message": message}}
 
 
@@ -369,16 +370,16 @@ def answer_batch(event: dict, context) -> dict:
     """
     items = event.get("Items")
     if not isinstance(items, list) or len(items) > MAX_BATCH_ITEMS:
-        return _batch_error(400, "invalid_batch", f'"Items" must be a list of at most {MAX_BATCH_ITEMS} items: set '
+        return error_answer(400, "invalid_batch", f'"Items" must be a list of at most {MAX_BATCH_ITEMS} items: set '
                             f"the state machine's ItemBatcher MaxItemsPerBatch to {MAX_BATCH_ITEMS} or fewer")
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     results = []
     for item in items:
         if remaining_ms is not None and remaining_ms() < BATCH_ITEM_RESERVE_S * 1000:
-            results.append(_batch_error(503, "batch_out_of_time", "the invocation ran out of time before this item: "
+            results.append(error_answer(503, "batch_out_of_time", "the invocation ran out of time before this item: "
                                         "classify it again in another batch"))
         elif isinstance(item, dict) and ("Items" in item or is_proxy_event(item)):
-            results.append(_batch_error(400, "invalid_json", "a batch item must be a direct-invocation event like "
+            results.append(error_answer(400, "invalid_json", "a batch item must be a direct-invocation event like "
                                         '{"url": "https://..."}'))
         else:
             results.append(lambda_handler(item, context))
@@ -411,10 +412,10 @@ def lambda_handler(event, context):
                     raise RequestError(400, "invalid_json", 'the event must be a JSON object like {"url": "https://..."}')
                 status, result = 200, predict_request(payload)
         except RequestError as e:
-            status, result = e.status, {"error": {"status": e.status, "code": e.code, "message": e.message}}
+            status, result = e.status, error_answer(e.status, e.code, e.message)
         except Exception:
             logger.exception("internal error")  # the stack trace goes to the log only
-            status, result = 500, {"error": {"status": 500, "code": "internal_error", "message": "internal error"}}
+            status, result = 500, error_answer(500, "internal_error", "internal error")
     if isinstance(result, dict):
         result = {**result, "model_version": MODEL_VERSION}  # every answer names the model that gave it
     log_request(event, context, status, result, download, time.perf_counter() - started)

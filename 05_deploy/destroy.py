@@ -9,7 +9,7 @@ removes both.
 
 from __future__ import annotations
 
-from tutorial_support.deployment import ALIAS, is_ours, remove_batch, remove_monitoring, role_name
+from tutorial_support.deployment import ALIAS, is_ours, remove_batch, remove_monitoring, remove_role, role_name
 
 
 def destroy(session, name: str, dry_run: bool = False) -> list[str]:
@@ -50,20 +50,7 @@ def destroy(session, name: str, dry_run: bool = False) -> list[str]:
         else:
             print(f"  CloudWatch log group {group} is not tagged as this project's: left alone (delete it yourself if "
                   f"it is: aws logs delete-log-group --log-group-name {group})")
-    role = role_name(name)
-    try:
-        if is_ours(iam.list_role_tags(RoleName=role)["Tags"]):
-            if not dry_run:
-                for policy in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
-                    iam.detach_role_policy(RoleName=role, PolicyArn=policy["PolicyArn"])
-                for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-                    iam.delete_role_policy(RoleName=role, PolicyName=policy)
-                iam.delete_role(RoleName=role)
-            done.append(f"{verb} IAM role {role}")
-        else:
-            print(f"  IAM role {role} is not tagged as this project's: left alone")
-    except iam.exceptions.NoSuchEntityException:
-        pass
+    done += remove_role(iam, role_name(name), dry_run)
     try:
         repository = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
         if is_ours(ecr.list_tags_for_resource(resourceArn=repository["repositoryArn"])["tags"]):

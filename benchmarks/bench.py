@@ -73,7 +73,6 @@ SERVING_SETS = {
 SIZE_OF = {"tf.lite (TensorFlow)": "Keras (TensorFlow)", "LiteRT, 2 threads": "LiteRT",
            "LiteRT, dynamic-range": "LiteRT", "LiteRT, float16": "LiteRT", "Lambda handler (LiteRT)": "LiteRT"}
 MEMORY_MB = (512, 1024, 2048)
-FULL_VCPU_MB = prices.FULL_VCPU_MB
 
 
 def input_size(tflite: Path) -> int:

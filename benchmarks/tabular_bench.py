@@ -54,7 +54,6 @@ IMAGE_LIMIT_MB = 10 * 1024  # a container image, uncompressed, base image includ
 MEMORY_MB = (128, 256, 512, 1024)  # Lambda memory sizes the cost table is worked out at (128 MB is Lambda's least)
 HEADROOM = 1.5  # a memory size must hold this many times the peak RSS measured here (Lambda's runtime client, the
 #                 log buffers and a larger request take some more)
-FULL_VCPU_MB = prices.FULL_VCPU_MB
 
 
 def image(backend: str):
@@ -154,10 +153,10 @@ def measure(backend: str, python: Path, events: list[dict], runs: int, warm: int
 def billed_ms(warm_ms: float, memory_mb: int) -> int:
     """The billed duration (ms, rounded up) of a request measured at ``warm_ms`` on one core here, at
     ``memory_mb``: single-threaded work gets memory / 1,769 MB of a vCPU below 1,769 MB, so it takes
-    1,769 / memory times as long there (the assumption of ``make bench``)."""
+    1,769 / memory times as long there (``prices.scaled_duration_ms``, the assumption of ``make bench``)."""
     import math
 
-    return math.ceil(warm_ms * max(1.0, FULL_VCPU_MB / memory_mb))
+    return math.ceil(prices.scaled_duration_ms(warm_ms, memory_mb))
 
 
 def costs(result: dict) -> dict:

@@ -304,6 +304,29 @@ def batch_names(name: str, account: str, region: str) -> dict:
             "bucket": f"{name}-batch-{account}-{region}".lower()[:63]}
 
 
+def remove_role(iam, role: str, dry_run: bool = False) -> list[str]:
+    """Delete the IAM role ``role`` when it is tagged as this project's, its policies first (managed ones detached,
+    inline ones deleted: IAM refuses to delete a role that still has any); one that is not ours is reported and left
+    alone, one that does not exist is skipped.
+
+    Returns:
+        ``["removed IAM role ROLE"]`` (with ``dry_run``: ``"would remove ..."``), or ``[]``.
+    """
+    try:
+        if not is_ours(iam.list_role_tags(RoleName=role)["Tags"]):
+            print(f"  IAM role {role} is not tagged as this project's: left alone")
+            return []
+        if not dry_run:
+            for policy in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+                iam.detach_role_policy(RoleName=role, PolicyArn=policy["PolicyArn"])
+            for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=role, PolicyName=policy)
+            iam.delete_role(RoleName=role)
+    except iam.exceptions.NoSuchEntityException:
+        return []
+    return [f"{'would remove' if dry_run else 'removed'} IAM role {role}"]
+
+
 def remove_batch(session, name: str, dry_run: bool = False) -> list[str]:
     """Delete what ``batch_aws.py setup`` created for deployment ``name`` when tagged as this project's: the state
     machine, its role (with its inline policy) and the bucket (with every manifest and result in it). Others of
@@ -329,18 +352,7 @@ def remove_batch(session, name: str, dry_run: bool = False) -> list[str]:
                   "left alone")
     except sfn.exceptions.StateMachineDoesNotExist:
         pass
-    role = names["role"]
-    try:
-        if is_ours(iam.list_role_tags(RoleName=role)["Tags"]):
-            if not dry_run:
-                for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-                    iam.delete_role_policy(RoleName=role, PolicyName=policy)
-                iam.delete_role(RoleName=role)
-            done.append(f"{verb} IAM role {role}")
-        else:
-            print(f"  IAM role {role} is not tagged as this project's: left alone")
-    except iam.exceptions.NoSuchEntityException:
-        pass
+    done += remove_role(iam, names["role"], dry_run)
     bucket = names["bucket"]
     try:
         tags = s3.get_bucket_tagging(Bucket=bucket)["TagSet"]

@@ -62,7 +62,7 @@ def preprocessed(paths) -> np.ndarray:
     Returns:
         float32 array of shape (len(paths), INPUT_SIZE, INPUT_SIZE, 3), values in [-1, 1].
     """
-    return load_batch(list(paths), int(keras_model().input_shape[1]))
+    return load_batch(list(paths), INPUT_SIZE)
 
 
 def reference_probabilities(paths) -> np.ndarray:

@@ -305,13 +305,13 @@ TRY = """        try:
                     raise RequestError(400, "invalid_json", 'the event must be a JSON object like {"url": "https://..."}')
                 status, result = 200, predict_request(payload)
         except RequestError as e:
-            status, result = e.status, {"error": {"status": e.status, "code": e.code, "message": e.message}}
+            status, result = e.status, error_answer(e.status, e.code, e.message)
         except Exception:
             logger.exception("internal error")  # the stack trace goes to the log only
-            status, result = 500, {"error": {"status": 500, "code": "internal_error", "message": "internal error"}}
+            status, result = 500, error_answer(500, "internal_error", "internal error")
 """
 REQUEST_ERROR = """        except RequestError as e:
-            status, result = e.status, {"error": {"status": e.status, "code": e.code, "message": e.message}}
+            status, result = e.status, error_answer(e.status, e.code, e.message)
 """
 
 
